@@ -1,0 +1,1 @@
+"""The harness: spec, data, runner, results, report. Imports no deep-learning framework."""

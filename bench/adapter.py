@@ -1,0 +1,67 @@
+"""The adapter contract: the only thing a framework has to implement.
+
+An adapter builds the spec's network from the shared initial weights and runs one training step or one forward
+pass on NumPy batches the harness hands it. The harness owns everything else (data, batch order, the training
+loop, clocks, statistics, records), so every framework is measured by the same code. An adapter must:
+
+- load `weights` exactly (converting from the spec's canonical layout, see `bench.spec`), and set every
+  optimizer hyperparameter of the spec explicitly, never relying on a framework default;
+- convert each NumPy batch to its own tensors inside `train_step`/`predict` (the host-to-device copy is part of
+  a real training step, in every framework alike);
+- make `synchronize` wait for all queued device work, so a clock read after it measures finished work;
+- raise `bench.errors.Unsupported` for a device or mode it cannot run here;
+- import only its own framework, and write down every framework-specific choice where it makes it.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bench.spec import Task
+
+
+class Adapter(ABC):
+    #: Image layout the adapter computes in; the harness converts the data once, before any clock starts.
+    data_layout: ClassVar[str] = "NCHW"
+    #: Modes this adapter implements: "eager", and "compiled" (the framework's graph compiler / JIT).
+    modes: ClassVar[tuple[str, ...]] = ("eager", "compiled")
+    #: Whether `gpu_memory_peak_bytes` reads the framework's own allocator.
+    has_gpu_allocator_counter: ClassVar[bool] = False
+
+    def __init__(self, task: Task, device: str, mode: str, seed: int):
+        self.task, self.device, self.mode, self.seed = task, device, mode, seed
+
+    @staticmethod
+    @abstractmethod
+    def framework_version() -> str:
+        """The exact version of the framework this process imported."""
+
+    @abstractmethod
+    def build(self, weights: dict[str, np.ndarray]) -> None:
+        """Create the model for `self.task` with these initial weights, its loss and its optimizer."""
+
+    @abstractmethod
+    def train_step(self, images: np.ndarray, labels: np.ndarray) -> Any:
+        """One optimizer step on one batch (dropout active); returns the batch's mean loss, possibly not ready."""
+
+    @abstractmethod
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Logits for a batch in inference mode (dropout off), as a NumPy array (which waits for the result)."""
+
+    @abstractmethod
+    def synchronize(self) -> None:
+        """Block until every queued operation on the device has finished."""
+
+    def loss_value(self, loss: Any) -> float:
+        """A loss returned by `train_step` as a Python float."""
+        return float(loss)
+
+    def gpu_memory_peak_bytes(self) -> int | None:
+        """Peak bytes held by the framework's GPU allocator, or None where it has no such counter."""
+        return None
+
+    def settings(self) -> dict[str, Any]:
+        """Framework-specific choices and defaults in force (threads, determinism flags...), for the record."""
+        return {}

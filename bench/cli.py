@@ -1,0 +1,160 @@
+"""The `bench` command: list, setup, run.
+
+User errors (unknown names, bad numbers, missing or corrupt files) print one line and exit 2; anything else is a
+bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bench import datasets, envs
+from bench.errors import UserError
+from bench.registry import FRAMEWORKS, resolve_framework
+from bench.settings import DEVICES, MODES, RunSettings, parse_datasets, split_list
+from bench.spec import PROFILES, TASKS
+
+EXIT_USER_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own usage errors follow the same one-line rule
+        raise UserError(message)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, received {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bench", description="Benchmark deep-learning frameworks on one common task spec.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    commands.add_parser("list", help="frameworks (available or not, version, why not), tasks, datasets")
+
+    setup = commands.add_parser("setup", help="build each framework's pinned environment (cached)")
+    setup.add_argument("frameworks", nargs="*", help=f"default: all ({', '.join(FRAMEWORKS)})")
+
+    run = commands.add_parser("run", help="run the benchmark matrix, one fresh process per cell")
+    run.add_argument("--frameworks", help=f"comma-separated; default: every one set up ({', '.join(FRAMEWORKS)})")
+    run.add_argument("--tasks", help=f"comma-separated; default: all ({', '.join(TASKS)})")
+    run.add_argument("--device", choices=DEVICES, default="cpu")
+    run.add_argument("--mode", dest="modes", help=f"comma-separated modes ({', '.join(MODES)}); default: eager")
+    run.add_argument("--profile", choices=PROFILES, default="quick",
+                     help="; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()))
+    run.add_argument("--epochs", type=_positive_int)
+    run.add_argument("--batch-size", type=_positive_int)
+    run.add_argument("--train-samples", type=_positive_int, help="use the first N training samples")
+    run.add_argument("--repeats", type=_positive_int, default=1, help="each cell again in a fresh process")
+    run.add_argument("--seed", type=_positive_int, default=0, help="initial weights, batch order, dropout")
+    run.add_argument("--dataset", help=f"NAME or TASK=NAME, comma-separated ({', '.join(datasets.DATASET_NAMES)}); "
+                                       f"default per task: " + ", ".join(f"{t.name}={t.default_dataset}"
+                                                                         for t in TASKS.values()))
+    run.add_argument("--data-dir", help="folder holding the datasets (also: $BENCH_DATA)")
+    run.add_argument("--no-download", action="store_true", help="never download a dataset")
+    run.add_argument("--timeout", type=_positive_float, default=1800.0, help="seconds per cell (default 1800)")
+    run.add_argument("--python", action="append", metavar="FRAMEWORK=PATH",
+                     help="run FRAMEWORK with this interpreter instead of its managed environment")
+    run.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: results)")
+    run.add_argument("--resume", metavar="RUN_ID", help="run only the cells missing from this run")
+    return parser
+
+
+def cmd_list(args, console: Console) -> int:
+    table = Table(title="Frameworks")
+    for column in ("framework", "available", "version", "environment", "why not"):
+        table.add_column(column)
+    for framework in FRAMEWORKS.values():
+        interpreter = envs.interpreter_for(framework, {})
+        if interpreter is None:
+            table.add_row(framework.name, "[red]no[/]", "", str(envs.env_dir(framework)),
+                          f"environment not built: run `bench setup {framework.name}`")
+            continue
+        version, why_not = envs.probe(framework, interpreter.python)
+        table.add_row(framework.name, "[green]yes[/]" if version else "[red]no[/]", version or "",
+                      interpreter.python, why_not or "")
+    console.print(table)
+    tasks = Table(title="Tasks")
+    for column in ("task", "network", "parameters", "optimizer", "batch", "datasets"):
+        tasks.add_column(column)
+    for task in TASKS.values():
+        tasks.add_row(task.name, " → ".join(task.architecture), f"{task.parameter_count:,}", task.optimizer.name,
+                      str(task.batch_size), ", ".join(task.datasets))
+    console.print(tasks)
+    found = Table(title="Datasets")
+    found.add_column("dataset")
+    found.add_column("found at")
+    for name in datasets.DATASETS:
+        folder = datasets.locate(name, None)
+        found.add_row(name, str(folder) if folder else f"[yellow]not found[/] (searched "
+                      f"{', '.join(map(str, datasets.candidate_folders(name, None)))}; downloaded on first use)")
+    found.add_row(datasets.SYNTHETIC, "generated from the seed: throughput and memory only, no accuracy")
+    console.print(found)
+    return 0
+
+
+def cmd_setup(args, console: Console) -> int:
+    names = [resolve_framework(name).name for name in args.frameworks] or list(FRAMEWORKS)
+    for name in names:
+        framework = FRAMEWORKS[name]
+        with console.status(f"{name}: building {envs.env_dir(framework)} from {framework.requirements.name}"):
+            interpreter = envs.build_env(framework, log=lambda line: None)
+        version, why_not = envs.probe(framework, interpreter.python)
+        console.print(f"{name}: " + (f"ready, {framework.distribution} {version} ({interpreter.python})"
+                                     if version else f"[red]built but does not import: {why_not}[/]"))
+    return 0
+
+
+def cmd_run(args, console: Console) -> int:
+    from bench import session
+
+    tasks = tuple(split_list(args.tasks)) or tuple(TASKS)
+    settings = RunSettings(
+        frameworks=tuple(split_list(args.frameworks)), tasks=tasks, device=args.device,
+        modes=tuple(split_list(args.modes)) or ("eager",), profile=args.profile,
+        datasets=parse_datasets(args.dataset, tasks), epochs=args.epochs, batch_size=args.batch_size,
+        train_samples=args.train_samples, repeats=args.repeats, seed=args.seed, data_dir=args.data_dir,
+        timeout_s=args.timeout, download=not args.no_download and not _env_flag("BENCH_NO_DOWNLOAD"))
+    overrides = envs.parse_python_overrides(args.python, resolve_framework)
+    try:
+        store, records = session.run(settings, overrides, args.out, args.resume, console)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: every finished cell is saved; continue with "
+                      "`bench run --resume RUN_ID` (the run id is printed above)[/]")
+        return 130
+    failed = sum(record["status"] in ("failed", "timeout") for record in records)
+    console.print(f"results: {store.folder}" + (f" ([red]{failed} failed cell(s)[/])" if failed else ""))
+    return 0
+
+
+def _env_flag(name: str) -> bool:
+    import os
+
+    return os.environ.get(name, "") not in ("", "0", "false")
+
+
+COMMANDS = {"list": cmd_list, "setup": cmd_setup, "run": cmd_run}
+
+
+def main(argv: list[str] | None = None) -> int:
+    console = Console()
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args, console)
+    except UserError as error:
+        print(f"bench: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR

@@ -1,0 +1,205 @@
+"""Where the datasets are, how to get them, and how to load them as arrays.
+
+Lookup order for a dataset NAME: `--data-dir` (the folder itself or DIR/NAME), `$BENCH_DATA` (likewise), the
+user cache (~/.cache/bench/data/NAME), known system folders (/usr/share/datasets/NAME: Debian's
+dataset-fashion-mnist installs there), then a download from the official mirrors into the cache, checked against
+the published MD5 sums. Images come back as uint8 NCHW and labels as int64; scaling to [0, 1] happens once, in
+the cell, before training.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import DataError
+from bench.formats import read_cifar_batch, read_idx
+from bench.spec import Task
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    files: dict[str, str]  # file name -> MD5 of the official download
+    mirrors: tuple[str, ...]
+    how_to_get: str
+
+
+_IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+CIFAR_FOLDER = "cifar-10-batches-py"
+CIFAR_ARCHIVE = "cifar-10-python.tar.gz"
+
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist": DatasetInfo(
+        "mnist",
+        dict(zip(_IDX_FILES, ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
+                              "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"))),
+        ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+        "download the four IDX .gz files of MNIST into one of those folders"),
+    "fashion-mnist": DatasetInfo(
+        "fashion-mnist",
+        dict(zip(_IDX_FILES, ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
+                              "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"))),
+        ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        "on Debian/Ubuntu: apt-get install dataset-fashion-mnist"),
+    "cifar10": DatasetInfo(
+        "cifar10", {CIFAR_ARCHIVE: "c58f30108f718f92721af3b95e74349a"},
+        ("https://www.cs.toronto.edu/~kriz/",),
+        f"download {CIFAR_ARCHIVE} (or its extracted {CIFAR_FOLDER}/) into one of those folders"),
+}
+SYNTHETIC = "synthetic"
+DATASET_NAMES = (*DATASETS, SYNTHETIC)
+SYSTEM_FOLDERS = (Path("/usr/share/datasets"), Path("/usr/local/share/datasets"))
+
+
+@dataclass
+class Dataset:
+    name: str
+    train_x: np.ndarray  # uint8, (N, C, H, W)
+    train_y: np.ndarray  # int64, (N,)
+    test_x: np.ndarray
+    test_y: np.ndarray
+    source: str  # the folder it was read from, or "synthetic"
+
+    @property
+    def synthetic(self) -> bool:
+        return self.name == SYNTHETIC
+
+
+def cache_root() -> Path:
+    base = os.environ.get("BENCH_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "bench")
+    return Path(base)
+
+
+def candidate_folders(name: str, data_dir: str | None) -> list[Path]:
+    """The folders searched for dataset NAME, in order."""
+    folders: list[Path] = []
+    for root in (data_dir, os.environ.get("BENCH_DATA")):
+        if root:
+            folders += [Path(root), Path(root) / name]
+    folders.append(cache_root() / "data" / name)
+    folders += [system / name for system in SYSTEM_FOLDERS]
+    return folders
+
+
+def _holds(name: str, folder: Path) -> bool:
+    if name == "cifar10":
+        return (folder / CIFAR_FOLDER / "test_batch").is_file() or (folder / CIFAR_ARCHIVE).is_file()
+    return all((folder / file).is_file() or (folder / file[:-3]).is_file() for file in DATASETS[name].files)
+
+
+def locate(name: str, data_dir: str | None = None) -> Path | None:
+    """The first folder that holds dataset NAME, or None."""
+    return next((folder for folder in candidate_folders(name, data_dir) if _holds(name, folder)), None)
+
+
+def not_found_message(name: str, data_dir: str | None) -> str:
+    places = ", ".join(str(folder) for folder in candidate_folders(name, data_dir))
+    return (f"dataset {name!r} not found and could not be downloaded; searched: {places}; "
+            f"to get it: {DATASETS[name].how_to_get}, or pass --data-dir DIR")
+
+
+def download(name: str, timeout_s: float = 15.0) -> Path:
+    """Fetch NAME from its official mirrors into the cache, verifying MD5 sums; raises DataError when offline."""
+    info = DATASETS[name]
+    folder = cache_root() / "data" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for file, md5 in info.files.items():
+        target = folder / file
+        if target.is_file() and _md5(target) == md5:
+            continue
+        errors = []
+        for mirror in info.mirrors:
+            try:
+                _fetch(mirror + file, target, timeout_s)
+            except OSError as error:
+                errors.append(f"{mirror}: {getattr(error, 'reason', error)}")
+                continue
+            if _md5(target) == md5:
+                break
+            target.unlink()
+            errors.append(f"{mirror}: MD5 mismatch for {file}")
+        else:
+            raise DataError(f"could not download {name}: " + "; ".join(errors))
+    return folder
+
+
+def _fetch(url: str, target: Path, timeout_s: float) -> None:
+    from rich.progress import Progress  # only the parent process downloads; children never import rich
+
+    partial = target.with_suffix(target.suffix + ".part")
+    with urllib.request.urlopen(url, timeout=timeout_s) as response, open(partial, "wb") as out, \
+            Progress(transient=True) as progress:
+        bar = progress.add_task(f"downloading {target.name}", total=int(response.headers.get("Content-Length") or 0))
+        while chunk := response.read(1 << 20):
+            out.write(chunk)
+            progress.advance(bar, len(chunk))
+    partial.replace(target)
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _idx_file(folder: Path, file: str) -> Path:
+    return folder / file if (folder / file).is_file() else folder / file[:-3]
+
+
+def _load_idx(folder: Path) -> tuple[np.ndarray, ...]:
+    train_x, train_y, test_x, test_y = (read_idx(_idx_file(folder, file), ndim)
+                                        for file, ndim in zip(_IDX_FILES, (3, 1, 3, 1)))
+    for images, labels, split in ((train_x, train_y, "train"), (test_x, test_y, "t10k")):
+        if images.shape[0] != labels.shape[0] or images.shape[1:] != (28, 28):
+            raise DataError(f"{folder}: {split} images {images.shape} do not match labels {labels.shape} "
+                            f"(expected (N, 28, 28) and (N,))")
+    return train_x[:, None], train_y.astype(np.int64), test_x[:, None], test_y.astype(np.int64)
+
+
+def _load_cifar(folder: Path) -> tuple[np.ndarray, ...]:
+    batches = folder / CIFAR_FOLDER
+    if not (batches / "test_batch").is_file():
+        batches = _extract_cifar(folder / CIFAR_ARCHIVE)
+    train = [read_cifar_batch(batches / f"data_batch_{i}") for i in range(1, 6)]
+    test_x, test_y = read_cifar_batch(batches / "test_batch")
+    return np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]), test_x, test_y
+
+
+def _extract_cifar(archive: Path) -> Path:
+    """Unpack the official archive into the cache (once) and return the batches' folder."""
+    target = cache_root() / "data" / "cifar10"
+    if not (target / CIFAR_FOLDER / "test_batch").is_file():
+        try:
+            with tarfile.open(archive, "r:gz") as tar:
+                tar.extractall(target, filter="data")
+        except (tarfile.TarError, OSError, EOFError) as error:
+            raise DataError(f"{archive}: truncated or corrupt archive ({error})") from None
+    return target / CIFAR_FOLDER
+
+
+def load(name: str, folder: Path) -> Dataset:
+    """Read dataset NAME from FOLDER (found by `locate` or `download`)."""
+    arrays = _load_cifar(folder) if name == "cifar10" else _load_idx(folder)
+    return Dataset(name, *arrays, source=str(folder))
+
+
+def synthetic(task: Task, seed: int, train_samples: int, test_samples: int) -> Dataset:
+    """Seeded random images and labels with the task's shapes and dtypes: for throughput and memory only."""
+    rng = np.random.default_rng([seed, 0x5EED])
+    shape = task.input_shape
+    return Dataset(SYNTHETIC,
+                   rng.integers(0, 256, (train_samples, *shape), dtype=np.uint8),
+                   rng.integers(0, task.num_classes, train_samples, dtype=np.int64),
+                   rng.integers(0, 256, (test_samples, *shape), dtype=np.uint8),
+                   rng.integers(0, task.num_classes, test_samples, dtype=np.int64),
+                   source=SYNTHETIC)

@@ -1,0 +1,85 @@
+"""What the user sees while a run goes: a live progress line per cell, and a summary table at the end."""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bench.runner import Cell
+
+STATUS_STYLE = {"ok": "green", "failed": "bold red", "timeout": "bold red", "unsupported": "yellow",
+                "skipped": "dim"}
+
+
+def fmt(value, spec: str = ".3g", missing: str = "—") -> str:
+    return missing if value is None else format(value, spec)
+
+
+class RunDisplay:
+    """Progress for a terminal (rich live bar) or plain lines for logs and CI."""
+
+    def __init__(self, console: Console, total: int):
+        self.console = console
+        self.live = console.is_terminal
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console, disable=not self.live)
+        self.bar = self.progress.add_task("starting", total=total)
+        self.cell: Cell | None = None
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.stop()
+
+    def note(self, message: str) -> None:
+        self.console.print(message, highlight=False)
+
+    def cell_started(self, index: int, total: int, cell: Cell) -> None:
+        self.cell = cell
+        label = f"[{index}/{total}] {cell.cell_id}"
+        self.progress.update(self.bar, description=label)
+        if not self.live:
+            self.note(f"{label}: started")
+
+    def event(self, event: dict) -> None:
+        if event.get("event") != "epoch" or self.cell is None:
+            return
+        text = (f"{self.cell.cell_id}: epoch {event['epoch']}/{event['epochs']}, "
+                f"{fmt(event.get('samples_per_s'), ',.0f')} samples/s, loss {fmt(event.get('train_loss'), '.4f')}"
+                + (f", test accuracy {event['test_accuracy']:.4f}" if event.get("test_accuracy") is not None else ""))
+        if self.live:
+            self.progress.update(self.bar, description=text)
+        else:
+            self.note(text)
+
+    def cell_finished(self, record: dict) -> None:
+        self.progress.advance(self.bar)
+        style = STATUS_STYLE.get(record["status"], "")
+        reason = f" — {record['reason']}" if record.get("reason") else ""
+        self.console.print(f"[{style}]{record['status']:>11}[/] {record['cell_id']} "
+                           f"({record['wall_time_s']:.1f} s){reason}", highlight=False, markup=True)
+
+
+def summary_table(records: list[dict]) -> Table:
+    table = Table(title="Results", show_lines=False)
+    for column, justify in (("framework", "left"), ("task", "left"), ("dataset", "left"), ("mode", "left"),
+                            ("rep", "right"), ("status", "left"), ("test acc.", "right"),
+                            ("train samples/s", "right"), ("first step s", "right"), ("infer samples/s", "right"),
+                            ("peak RSS MiB", "right"), ("wall s", "right")):
+        table.add_column(column, justify=justify)
+    for record in records:
+        metrics = record.get("metrics") or {}
+        rss = metrics.get("peak_host_rss_bytes")
+        accuracy = metrics.get("test_accuracy")
+        table.add_row(
+            f"{record['framework']} {record.get('framework_version') or ''}".strip(), record["task"],
+            record["dataset"] + (" (synthetic: no accuracy)" if record["synthetic_data"] else ""),
+            record["mode"], str(record["repeat"]),
+            f"[{STATUS_STYLE.get(record['status'], '')}]{record['status']}[/]",
+            fmt(accuracy, ".4f", "n/a" if record["synthetic_data"] else "—"),
+            fmt(metrics.get("train_samples_per_s"), ",.0f"), fmt(metrics.get("first_step_s"), ".2f"),
+            fmt(metrics.get("inference_samples_per_s"), ",.0f"),
+            fmt(rss / 2**20 if rss else None, ",.0f"), f"{record['wall_time_s']:.1f}")
+    return table

@@ -1,0 +1,134 @@
+"""The training loop every framework runs through: batch order, warm-up, timed windows, evaluation.
+
+The harness owns batching: each epoch's permutation comes from (seed, epoch) alone, so every framework and every
+process sees the same batches; the last partial training batch is dropped; evaluation covers the whole test set.
+Clocks are read only after `adapter.synchronize()`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from statistics import median
+from typing import Callable, Iterator
+
+import numpy as np
+
+from bench.adapter import Adapter
+
+WARMUP_STEPS = 10  # first steps of the run: tracing, compilation, autotuning; reported, never in steady state
+WINDOW_STEPS = 10  # steady-state steps timed together between two synchronisations
+EVAL_BATCH_SIZE = 1000
+
+
+def epoch_order(num_samples: int, seed: int, epoch: int) -> np.ndarray:
+    """The permutation of training samples for one epoch: a function of (seed, epoch) only."""
+    return np.random.default_rng([seed, epoch]).permutation(num_samples)
+
+
+def train_batches(num_samples: int, batch_size: int, seed: int, epoch: int) -> Iterator[np.ndarray]:
+    """Index arrays of the epoch's full batches; the last partial batch is dropped."""
+    order = epoch_order(num_samples, seed, epoch)
+    for start in range(0, num_samples - batch_size + 1, batch_size):
+        yield order[start:start + batch_size]
+
+
+def warmup_steps(steps_per_epoch: int) -> int:
+    """Warm-up length: WARMUP_STEPS, but leave at least half of a short first epoch for steady state."""
+    return max(1, min(WARMUP_STEPS, steps_per_epoch // 2))
+
+
+@dataclass
+class LoopResult:
+    epochs: list[dict] = field(default_factory=list)
+    first_step_s: float = 0.0
+    warmup_steps: int = 0
+    warmup_s: float = 0.0
+    window_samples_per_s: list[float] = field(default_factory=list)
+    steady_samples: int = 0
+    steady_s: float = 0.0
+    train_s: float = 0.0
+    eval_s: float = 0.0
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    inference_samples_per_s: float | None = None
+
+    @property
+    def train_samples_per_s(self) -> float | None:
+        return median(self.window_samples_per_s) if self.window_samples_per_s else None
+
+
+def evaluate(adapter: Adapter, images: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
+    """(accuracy, mean cross-entropy, seconds) over the whole test set, computed from the adapter's logits."""
+    correct, loss_sum = 0, 0.0
+    adapter.synchronize()
+    start = time.perf_counter()
+    for begin in range(0, len(images), EVAL_BATCH_SIZE):
+        logits = adapter.predict(images[begin:begin + EVAL_BATCH_SIZE]).astype(np.float64)
+        target = labels[begin:begin + EVAL_BATCH_SIZE]
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        loss_sum -= log_probs[np.arange(len(target)), target].sum()
+        correct += int((logits.argmax(axis=1) == target).sum())
+    seconds = time.perf_counter() - start
+    return correct / len(images), loss_sum / len(images), seconds
+
+
+def run_training(adapter: Adapter, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
+                 epochs: int, batch_size: int, seed: int, measure_accuracy: bool,
+                 emit: Callable[..., None]) -> LoopResult:
+    """Train for `epochs`, evaluating after each; `emit(event, **fields)` reports progress to the parent."""
+    train_x, train_y = train
+    steps_per_epoch = len(train_x) // batch_size
+    if steps_per_epoch < 2:
+        raise ValueError(f"{len(train_x)} training samples make {steps_per_epoch} batch(es) of {batch_size}; "
+                         f"at least 2 are needed (one to warm up, one to measure)")
+    result = LoopResult(warmup_steps=warmup_steps(steps_per_epoch))
+    step = 0
+    for epoch in range(epochs):
+        losses, pending, window_start, epoch_train_s = [], [], None, 0.0
+        adapter.synchronize()
+        for indices in train_batches(len(train_x), batch_size, seed, epoch):
+            step_start = time.perf_counter()
+            if window_start is None:
+                window_start = step_start
+            pending.append(adapter.train_step(train_x[indices], train_y[indices]))
+            step += 1
+            in_warmup = step <= result.warmup_steps
+            if step == 1 or step == result.warmup_steps or not in_warmup and len(pending) == WINDOW_STEPS:
+                adapter.synchronize()
+                now = time.perf_counter()
+                elapsed = now - window_start
+                if step == 1:
+                    result.first_step_s = now - step_start
+                if in_warmup:
+                    result.warmup_s += elapsed
+                else:
+                    result.window_samples_per_s.append(len(pending) * batch_size / elapsed)
+                    result.steady_samples += len(pending) * batch_size
+                    result.steady_s += elapsed
+                epoch_train_s += elapsed
+                losses += [adapter.loss_value(loss) for loss in pending]
+                pending, window_start = [], None
+        if pending:  # the epoch's last, shorter window
+            adapter.synchronize()
+            elapsed = time.perf_counter() - window_start
+            result.window_samples_per_s.append(len(pending) * batch_size / elapsed)
+            result.steady_samples += len(pending) * batch_size
+            result.steady_s += elapsed
+            epoch_train_s += elapsed
+            losses += [adapter.loss_value(loss) for loss in pending]
+        result.train_s += epoch_train_s
+        accuracy, test_loss, eval_s = evaluate(adapter, *test)
+        result.eval_s += eval_s
+        record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "train_time_s": epoch_train_s,
+                  "cumulative_train_time_s": result.train_s, "eval_time_s": eval_s,
+                  "test_accuracy": accuracy if measure_accuracy else None,
+                  "test_loss": test_loss if measure_accuracy else None}
+        result.epochs.append(record)
+        emit("epoch", epochs=epochs, samples_per_s=result.train_samples_per_s, **record)
+        if not np.isfinite(record["train_loss"]):
+            raise FloatingPointError(f"training loss became {record['train_loss']} in epoch {epoch + 1}")
+    last = result.epochs[-1]
+    result.test_accuracy, result.test_loss = last["test_accuracy"], last["test_loss"]
+    result.inference_samples_per_s = len(test[0]) / last["eval_time_s"]
+    return result

@@ -1,0 +1,49 @@
+"""The frameworks the suite knows: name -> adapter class path, pinned requirements, aliases.
+
+Adding a framework is one adapter file under frameworks/, one requirements file under frameworks/requirements/
+and one entry here. Classes are named as "module:Class" strings and imported only inside a cell's child process,
+so the harness never imports a framework.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.errors import UserError
+
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+REQUIREMENTS_DIR = SOURCE_ROOT / "frameworks" / "requirements"
+
+
+@dataclass(frozen=True)
+class Framework:
+    name: str
+    adapter: str  # "module:Class"
+    distribution: str  # the package whose version is the framework's version
+    import_name: str  # what `bench list` imports to check that the framework works
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def requirements(self) -> Path:
+        return REQUIREMENTS_DIR / f"{self.name}.txt"
+
+
+FRAMEWORKS: dict[str, Framework] = {fw.name: fw for fw in (
+    Framework("pytorch", "frameworks.pytorch:PyTorchAdapter", "torch", "torch", aliases=("torch",)),
+)}
+
+
+def resolve_framework(name: str) -> Framework:
+    wanted = name.strip().lower()
+    for framework in FRAMEWORKS.values():
+        if wanted == framework.name or wanted in framework.aliases:
+            return framework
+    raise UserError(f"unknown framework {name!r}; choose from: {', '.join(FRAMEWORKS)}. Received: {name!r}")
+
+
+def load_adapter_class(framework: Framework):
+    """Import the adapter (and with it the framework). Only a cell's child process calls this."""
+    import importlib
+
+    module_name, class_name = framework.adapter.split(":")
+    return getattr(importlib.import_module(module_name), class_name)

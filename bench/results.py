@@ -1,0 +1,136 @@
+"""Results on disk: `results/<run-id>/manifest.json`, `cells/<cell-id>.json`, `logs/<cell-id>.log`.
+
+Each cell document is written atomically the moment its cell ends, so an interrupted run loses no finished cell.
+Every document carries `schema_version`; readers check cell documents against bench/schemas/cell.schema.json,
+migrate older versions and refuse newer ones with a message saying what to do.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+from bench.errors import UserError
+from bench.protocol import write_json_atomic
+
+SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "cell.schema.json"
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+
+
+def read_json(path: Path, what: str) -> dict:
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: no {what} there") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: corrupt {what} ({error})") from None
+    if not isinstance(document, dict):
+        raise UserError(f"{path}: corrupt {what} (expected a JSON object)")
+    return document
+
+
+def check_version(document: dict, path: Path) -> dict:
+    """Migrate an older document to SCHEMA_VERSION; refuse a newer one."""
+    version = document.get("schema_version")
+    if not isinstance(version, int):
+        raise UserError(f"{path}: not a bench results file (no schema_version)")
+    if version > SCHEMA_VERSION:
+        raise UserError(f"{path}: written by a newer bench (schema {version}, this one reads up to "
+                        f"{SCHEMA_VERSION}); upgrade bench to read it")
+    return document  # version 1 is the first: no migrations yet
+
+
+def validate_cell(document: dict, path: Path) -> dict:
+    document = check_version(document, path)
+    error = next(iter(sorted(_validator().iter_errors(document), key=lambda e: e.path)), None)
+    if error is not None:
+        where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
+        raise UserError(f"{path}: invalid cell record at {where}: {error.message}")
+    return document
+
+
+class RunStore:
+    """One run's folder."""
+
+    def __init__(self, root: Path, run_id: str):
+        self.run_id = run_id
+        self.folder = Path(root) / run_id
+        self.cells_folder = self.folder / "cells"
+        self.logs_folder = self.folder / "logs"
+        self.manifest_path = self.folder / "manifest.json"
+
+    @classmethod
+    def create(cls, root: Path, run_id: str, manifest: dict) -> "RunStore":
+        store = cls(root, run_id)
+        if store.folder.exists():
+            raise UserError(f"{store.folder} already exists; resume it with --resume {run_id} or choose another --out")
+        store.cells_folder.mkdir(parents=True)
+        store.logs_folder.mkdir()
+        write_json_atomic(store.manifest_path, {"schema_version": SCHEMA_VERSION, "run_id": run_id, **manifest})
+        return store
+
+    @classmethod
+    def open(cls, root: Path, run_id: str) -> "RunStore":
+        store = cls(root, run_id)
+        if not store.manifest_path.is_file():
+            known = sorted(path.parent.name for path in Path(root).glob("*/manifest.json"))
+            raise UserError(f"no run {run_id!r} in {root}; runs there: {', '.join(known) or 'none'}")
+        store.manifest()  # fail early on a corrupt manifest
+        return store
+
+    def manifest(self) -> dict:
+        return check_version(read_json(self.manifest_path, "run manifest"), self.manifest_path)
+
+    def update_manifest(self, **fields) -> None:
+        write_json_atomic(self.manifest_path, {**self.manifest(), **fields})
+
+    def cell_path(self, cell_id: str) -> Path:
+        return self.cells_folder / f"{cell_id}.json"
+
+    def log_path(self, cell_id: str) -> Path:
+        return self.logs_folder / f"{cell_id}.log"
+
+    def has_cell(self, cell_id: str) -> bool:
+        return self.cell_path(cell_id).is_file()
+
+    def write_cell(self, record: dict) -> None:
+        path = self.cell_path(record["cell_id"])
+        write_json_atomic(path, validate_cell(record, path))
+
+    def cells(self) -> list[dict]:
+        return [validate_cell(read_json(path, "cell record"), path)
+                for path in sorted(self.cells_folder.glob("*.json"))]
+
+
+def run_folder(path_or_id: str, root: Path) -> Path:
+    """A run given as a folder path or as a run id under ROOT."""
+    candidate = Path(path_or_id)
+    return candidate if (candidate / "manifest.json").is_file() else Path(root) / path_or_id
+
+
+def load_cells(runs: list[str], root: Path = Path("results")):
+    """All cells of one or more runs as a pandas DataFrame, one row per cell, metrics flattened to columns."""
+    import pandas as pd
+
+    rows = []
+    for run in runs:
+        folder = run_folder(run, root)
+        store = RunStore.open(folder.parent, folder.name)
+        for cell in store.cells():
+            row = {key: value for key, value in cell.items() if key not in ("metrics", "epochs_detail")}
+            row.update({f"metrics.{key}": value for key, value in (cell.get("metrics") or {}).items()})
+            row["epochs_detail"] = cell.get("epochs_detail")
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,149 @@
+"""Runs the matrix: every cell in a fresh child process of its framework's environment, with a timeout.
+
+A child that raises, crashes (signal), runs out of memory or hangs is recorded as a cell with that status, its
+reason, exit code or signal and the tail of its log; the matrix goes on. Each record is written the moment its
+cell ends; Ctrl-C kills the running child and keeps everything already written.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from bench.envs import Interpreter
+from bench.protocol import CellConfig, parse_event
+from bench.registry import SOURCE_ROOT
+from bench.results import SCHEMA_VERSION, RunStore
+from bench.settings import RunSettings
+
+LOG_TAIL_LINES = 40
+_SIGNAL_HINTS = {signal.SIGKILL: "killed (SIGKILL): most often the kernel's out-of-memory killer",
+                 signal.SIGSEGV: "crashed with a segmentation fault (SIGSEGV)",
+                 signal.SIGABRT: "aborted (SIGABRT)"}
+
+
+@dataclass(frozen=True)
+class Cell:
+    framework: str
+    task: str
+    dataset: str
+    device: str
+    mode: str
+    repeat: int
+
+    @property
+    def cell_id(self) -> str:
+        return f"{self.framework}--{self.task}--{self.dataset}--{self.device}--{self.mode}--r{self.repeat}"
+
+
+def plan(settings: RunSettings, frameworks: list[str], device: str, datasets: dict[str, str]) -> list[Cell]:
+    """The matrix in run order: repeats outermost, so a repeat never runs back to back with itself."""
+    return [Cell(framework, task, datasets[task], device, mode, repeat)
+            for repeat in range(settings.repeats)
+            for task in settings.tasks
+            for framework in frameworks
+            for mode in settings.modes]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _failure_reason(exit_code: int) -> tuple[str, str | None]:
+    if exit_code < 0:
+        number = -exit_code
+        name = signal.Signals(number).name if number in signal.valid_signals() else f"signal {number}"
+        return _SIGNAL_HINTS.get(number, f"killed by {name}"), name
+    return f"the cell's process exited with code {exit_code} before writing a result", None
+
+
+def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: Interpreter,
+             data_folder: str | None, on_event: Callable[[dict], None]) -> dict:
+    """Run one cell in a child process and return its record (already written to the store)."""
+    log_path = store.log_path(cell.cell_id)
+    tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+    with tempfile.TemporaryDirectory(prefix="bench-cell-") as scratch:
+        result_path = Path(scratch) / "result.json"
+        config = CellConfig(
+            run_id=store.run_id, cell_id=cell.cell_id, framework=cell.framework, task=cell.task,
+            dataset=cell.dataset, data_folder=data_folder, device=cell.device, mode=cell.mode, repeat=cell.repeat,
+            seed=settings.seed, epochs=settings.epochs_for(cell.task), batch_size=settings.batch_size_for(cell.task),
+            train_samples=settings.train_samples_for(cell.task), test_samples=settings.test_samples_for(cell.task),
+            spawned_at=time.time(), result_path=str(result_path))
+        config_path = Path(scratch) / "cell.json"
+        config_path.write_text(config.to_json())
+        env = {**os.environ, "PYTHONPATH": str(SOURCE_ROOT), "PYTHONUNBUFFERED": "1"}
+        started_at, clock = _now(), time.perf_counter()
+        with open(log_path, "w") as log:
+            process = subprocess.Popen([interpreter.python, "-m", "frameworks.cell", str(config_path)],
+                                       cwd=SOURCE_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, text=True, errors="replace",
+                                       start_new_session=True)
+            reader = threading.Thread(target=_pump, args=(process, log, tail, on_event), daemon=True)
+            reader.start()
+            timed_out = False
+            try:
+                process.wait(timeout=settings.timeout_s)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                _kill(process)
+            except BaseException:  # Ctrl-C: no half-finished cell is recorded
+                _kill(process)
+                raise
+            reader.join(timeout=10)
+        wall = time.perf_counter() - clock
+        outcome = result_path.is_file() and not timed_out
+        document = json.loads(result_path.read_text()) if outcome else {}
+
+    exit_code = process.returncode
+    signal_name = None
+    if timed_out:
+        document = {"status": "timeout", "reason": f"no result within --timeout {settings.timeout_s:g} s; killed"}
+    elif not outcome:
+        reason, signal_name = _failure_reason(exit_code)
+        document = {"status": "failed", "reason": reason + (f"; last log line: {tail[-1]}" if tail else "")}
+    record = {
+        "schema_version": SCHEMA_VERSION, "run_id": store.run_id, "cell_id": cell.cell_id,
+        "framework": cell.framework, "task": cell.task, "dataset": cell.dataset,
+        "synthetic_data": cell.dataset == "synthetic", "device": cell.device, "mode": cell.mode,
+        "repeat": cell.repeat, "seed": config.seed, "epochs": config.epochs, "batch_size": config.batch_size,
+        "train_samples": config.train_samples, "test_samples": config.test_samples,
+        "interpreter": {"python": interpreter.python, "origin": interpreter.origin},
+        "exit_code": exit_code, "signal": signal_name, "wall_time_s": wall,
+        "started_at": started_at, "finished_at": _now(),
+        "log_path": str(log_path.relative_to(store.folder)), "log_tail": "\n".join(tail),
+        **document,
+    }
+    store.write_cell(record)
+    return record
+
+
+def _pump(process: subprocess.Popen, log, tail: deque, on_event: Callable[[dict], None]) -> None:
+    """Copy the child's output to its log; hand progress events to the display."""
+    for line in process.stdout:
+        event = parse_event(line)
+        if event is not None:
+            on_event(event)
+            continue
+        log.write(line)
+        log.flush()
+        if line.strip():
+            tail.append(line.rstrip())
+
+
+def _kill(process: subprocess.Popen) -> None:
+    """Kill the child and everything it started (compiler workers, data loaders)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()

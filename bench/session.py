@@ -1,0 +1,133 @@
+"""One `bench run`: choose frameworks, device and datasets, record the manifest, run the cells, summarise."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from bench import datasets, envs, machine
+from bench.display import RunDisplay, summary_table
+from bench.errors import DataError, UserError
+from bench.registry import FRAMEWORKS
+from bench.results import RunStore, new_run_id
+from bench.runner import plan, run_cell
+from bench.settings import RunSettings
+from bench.spec import SPEC_VERSION, TASKS
+
+
+def resolve_device(requested: str) -> str:
+    present = bool(machine.gpus())
+    if requested == "auto":
+        return "cuda" if present else "cpu"
+    if requested == "cuda" and not present:
+        raise UserError("--device cuda: no NVIDIA GPU found (nvidia-smi); use --device cpu or --device auto")
+    return requested
+
+
+def resolve_dataset(task: str, settings: RunSettings, note) -> tuple[str, str | None]:
+    """(dataset, folder) for TASK. A dataset the user named must be found; a default may fall back, said aloud."""
+    wanted = settings.datasets.get(task)
+    candidates = [wanted] if wanted else [TASKS[task].default_dataset,
+                                          *(d for d in TASKS[task].datasets if d != TASKS[task].default_dataset)]
+    reasons = []
+    for name in candidates:
+        if name == datasets.SYNTHETIC:
+            if not wanted:
+                note(f"[yellow]{task}: no real dataset available ({'; '.join(reasons)}); using SYNTHETIC data: "
+                     f"throughput and memory only, no accuracy[/]")
+            return name, None
+        folder = datasets.locate(name, settings.data_dir)
+        if folder is None and settings.download:
+            try:
+                folder = datasets.download(name)
+            except DataError as error:
+                reasons.append(f"{name}: not found locally, download failed ({error})")
+        elif folder is None:
+            reasons.append(f"{name}: not found locally, downloads disabled")
+        if folder is not None:
+            if name != candidates[0]:
+                note(f"[yellow]{task}: using {name} from {folder} instead of {candidates[0]} "
+                     f"({'; '.join(reasons)})[/]")
+            return name, str(folder)
+        if wanted:
+            raise DataError(datasets.not_found_message(name, settings.data_dir))
+    raise AssertionError("every task accepts synthetic data")
+
+
+def available_frameworks(settings: RunSettings, overrides: dict[str, str], note) -> dict[str, envs.Interpreter]:
+    """Interpreter per framework. Frameworks named with --frameworks get a missing environment built; with no
+    --frameworks, the ready ones run (and all are built when none is ready: a fresh machine's first run)."""
+    named = settings.frameworks or tuple(FRAMEWORKS)
+    found = {name: envs.interpreter_for(FRAMEWORKS[name], overrides) for name in named}
+    build = [name for name, interpreter in found.items() if interpreter is None]
+    if not settings.frameworks and len(build) < len(named):
+        for name in build:
+            note(f"[dim]{name}: environment not set up; skipped (`bench setup {name}` adds it)[/]")
+        build = []
+    for name in build:
+        folder = envs.env_dir(FRAMEWORKS[name])
+        note(f"{name}: building its environment once, cached in {folder} (log: {folder}.log)")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(f"{folder}.log", "w") as log:
+                found[name] = envs.build_env(FRAMEWORKS[name], log=lambda line: print(line, file=log, flush=True))
+        except UserError as error:
+            note(f"[red]{name}: unavailable: {error}[/]")
+    ready = {name: interpreter for name, interpreter in found.items() if interpreter is not None}
+    if not ready:
+        raise UserError(f"no framework environment could be made ready; see `bench list` (frameworks: "
+                        f"{', '.join(FRAMEWORKS)})")
+    return ready
+
+
+def framework_versions(interpreters: dict[str, envs.Interpreter]) -> dict[str, dict]:
+    versions = {}
+    for name, interpreter in interpreters.items():
+        version, why_not = envs.probe(FRAMEWORKS[name], interpreter.python)
+        versions[name] = {"version": version, "error": why_not, "python": interpreter.python,
+                          "origin": interpreter.origin}
+    return versions
+
+
+def run(settings: RunSettings, overrides: dict[str, str], results_root: Path, resume: str | None,
+        console: Console) -> tuple[RunStore, list[dict]]:
+    note = console.print
+    if resume:
+        store = RunStore.open(results_root, resume)
+        manifest = store.manifest()
+        settings = RunSettings.from_dict(manifest["settings"])
+        overrides = manifest["python_overrides"]
+        device, chosen = manifest["device"], manifest["datasets"]
+        interpreters = available_frameworks(settings, overrides, note)
+        note(f"resuming run {store.run_id}: {len(list(store.cells_folder.glob('*.json')))} cells already done")
+    else:
+        device = resolve_device(settings.device)
+        interpreters = available_frameworks(settings, overrides, note)
+        chosen = {}
+        for task in settings.tasks:
+            name, folder = resolve_dataset(task, settings, note)
+            chosen[task] = {"dataset": name, "folder": folder}
+        settings.frameworks = tuple(interpreters)
+        store = RunStore.create(results_root, new_run_id(), {
+            "command": " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]]),
+            "spec_version": SPEC_VERSION, "seed": settings.seed, "device": device,
+            "settings": settings.to_dict(), "python_overrides": overrides, "datasets": chosen,
+            "machine": machine.machine_info(), "frameworks": framework_versions(interpreters),
+        })
+    for task, choice in chosen.items():
+        where = "SYNTHETIC (no accuracy)" if choice["folder"] is None else choice["folder"]
+        note(f"{task}: dataset {choice['dataset']} — {where}")
+    cells = plan(settings, list(interpreters), device, {task: c["dataset"] for task, c in chosen.items()})
+    todo = [cell for cell in cells if not store.has_cell(cell.cell_id)]
+    note(f"run {store.run_id}: {len(todo)} of {len(cells)} cells to run; results in {store.folder}")
+    with RunDisplay(console, len(todo)) as display:
+        for index, cell in enumerate(todo, 1):
+            display.cell_started(index, len(todo), cell)
+            record = run_cell(cell, settings, store, interpreters[cell.framework], chosen[cell.task]["folder"],
+                              display.event)
+            display.cell_finished(record)
+    records = store.cells()
+    console.print(summary_table(records))
+    return store, records

@@ -1,0 +1,110 @@
+"""Entry point of a cell's child process: `python -m frameworks.cell CONFIG.json`.
+
+Runs in the framework's own environment, imports exactly one framework, and writes the cell's outcome as a
+JSON document (see bench.protocol). Phases are timed here: interpreter startup, framework import, data loading,
+model build; the training loop itself lives in bench.loop, shared by every framework.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import time
+import traceback
+
+_started = time.time()
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from bench import datasets, loop, protocol, spec  # noqa: E402
+from bench.errors import Unsupported  # noqa: E402
+from bench.registry import FRAMEWORKS, load_adapter_class  # noqa: E402
+
+
+def _load_data(config: protocol.CellConfig, task: spec.Task, layout: str):
+    """The cell's train and test arrays, scaled to [0, 1] float32 in the adapter's layout, before any clock."""
+    if config.dataset == datasets.SYNTHETIC:
+        full_train, full_test = task.full_sizes
+        data = datasets.synthetic(task, config.seed, config.train_samples or full_train,
+                                  config.test_samples or full_test)
+    else:
+        data = datasets.load(config.dataset, Path(config.data_folder))
+
+    def prepare(images: np.ndarray, count: int | None) -> np.ndarray:
+        images = images[:count].astype(np.float32) / np.float32(255)
+        return np.ascontiguousarray(images.transpose(0, 2, 3, 1) if layout == "NHWC" else images)
+
+    train = (prepare(data.train_x, config.train_samples), data.train_y[:config.train_samples])
+    test = (prepare(data.test_x, config.test_samples), data.test_y[:config.test_samples])
+    return train, test, data.synthetic
+
+
+def run(config: protocol.CellConfig) -> dict:
+    task = spec.TASKS[config.task]
+    phases = {"startup_s": _started - config.spawned_at}
+    clock = time.perf_counter()
+    adapter_class = load_adapter_class(FRAMEWORKS[config.framework])
+    phases["import_s"] = time.perf_counter() - clock
+    document = {"framework_version": adapter_class.framework_version()}
+    if config.mode not in adapter_class.modes:
+        raise Unsupported(f"{config.framework} has no {config.mode!r} mode; it has: {', '.join(adapter_class.modes)}")
+
+    clock = time.perf_counter()
+    train, test, synthetic = _load_data(config, task, adapter_class.data_layout)
+    phases["data_s"] = time.perf_counter() - clock
+    protocol.emit("data", train_samples=len(train[0]), test_samples=len(test[0]), synthetic=synthetic)
+
+    clock = time.perf_counter()
+    adapter = adapter_class(task, config.device, config.mode, config.seed)
+    adapter.build(spec.initial_weights(task, config.seed))
+    adapter.synchronize()
+    phases["build_s"] = time.perf_counter() - clock
+
+    result = loop.run_training(adapter, train, test, config.epochs, config.batch_size, config.seed,
+                               measure_accuracy=not synthetic, emit=protocol.emit)
+    gpu_peak = adapter.gpu_memory_peak_bytes()
+    document.update(
+        framework_settings=adapter.settings(),
+        train_samples=len(train[0]), test_samples=len(test[0]), synthetic_data=synthetic,
+        metrics={
+            **phases,
+            "first_step_s": result.first_step_s,
+            "warmup_steps": result.warmup_steps,
+            "warmup_s": result.warmup_s,
+            "train_s": result.train_s,
+            "steady_train_s": result.steady_s,
+            "train_samples_per_s": result.train_samples_per_s,
+            "train_samples_per_s_windows": result.window_samples_per_s,
+            "eval_s": result.eval_s,
+            "inference_samples_per_s": result.inference_samples_per_s,
+            "test_accuracy": result.test_accuracy,
+            "test_loss": result.test_loss,
+            "final_train_loss": result.epochs[-1]["train_loss"],
+            "peak_host_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "peak_gpu_allocated_bytes": gpu_peak,
+            "peak_gpu_reason": None if gpu_peak is not None else (
+                "no GPU used (device cpu)" if config.device == "cpu" else "framework has no allocator counter"),
+        },
+        epochs_detail=result.epochs,
+    )
+    return document
+
+
+def main(argv: list[str]) -> int:
+    config = protocol.CellConfig.from_file(argv[1])
+    protocol.emit("started", pid=os.getpid())
+    try:
+        document = {"status": "ok", "reason": None, **run(config)}
+    except Unsupported as error:
+        document = {"status": "unsupported", "reason": str(error)}
+    except Exception as error:  # recorded as a failed cell; the traceback goes to the log
+        traceback.print_exc()
+        document = {"status": "failed", "reason": f"{type(error).__name__}: {error}"}
+    protocol.write_json_atomic(config.result_path, document)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

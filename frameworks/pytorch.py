@@ -1,0 +1,117 @@
+"""PyTorch adapter: nn.Sequential, torch.optim, eager or torch.compile.
+
+Framework-specific choices, all written down here:
+- Layout NCHW and OIHW conv kernels: the spec's canonical layouts, no conversion except nn.Linear's (out, in)
+  weight, which is the transpose of the spec's (in, out) kernel.
+- Adam: torch's default eps is 1e-8; the spec's 1e-7 is set explicitly. torch adds eps to sqrt(v_hat) after bias
+  correction, as the spec's reference (Keras) does.
+- SGD momentum: torch's formula v = m*v + g; w -= lr*v is the spec's classic momentum (dampening 0, no Nesterov).
+- Loss: nn.CrossEntropyLoss on logits with int64 labels (mean over the batch).
+- Compiled mode: torch.compile(model) with the default inductor backend; the first steps include compilation and
+  are reported as warm-up. The optimizer step runs eagerly, as in the PyTorch tutorials (foreach kernels).
+- Threads: torch's default intra-op thread count (one per core) is left as is and recorded.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from bench.adapter import Adapter
+from bench.errors import Unsupported
+
+
+def _mnist_mlp() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(784, 128), nn.ReLU(),
+        nn.Dropout(0.2),
+        nn.Linear(128, 10),
+    )
+
+
+def _cifar_cnn() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(3, 50, 3, padding="same"), nn.ReLU(),
+        nn.Conv2d(50, 50, 3, padding="same"),
+        nn.MaxPool2d(2), nn.ReLU(), nn.Dropout(0.25),
+        nn.Conv2d(50, 100, 3, padding="same"), nn.ReLU(),
+        nn.Conv2d(100, 100, 3, padding="same"),
+        nn.MaxPool2d(2), nn.ReLU(), nn.Dropout(0.25),
+        nn.Flatten(),  # NCHW flattens in (C, H, W) order: the spec's canonical order
+        nn.Linear(100 * 8 * 8, 512), nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(512, 10),
+    )
+
+
+MODELS = {"mnist_mlp": _mnist_mlp, "cifar_cnn": _cifar_cnn}
+
+
+class PyTorchAdapter(Adapter):
+    data_layout = "NCHW"
+    has_gpu_allocator_counter = True
+
+    def __init__(self, task, device, mode, seed):
+        super().__init__(task, device, mode, seed)
+        if device == "cuda" and not torch.cuda.is_available():
+            raise Unsupported(f"torch {torch.__version__} sees no CUDA device")
+        self.torch_device = torch.device(device)
+        torch.manual_seed(seed)  # dropout masks
+
+    @staticmethod
+    def framework_version() -> str:
+        return torch.__version__
+
+    def build(self, weights: dict[str, np.ndarray]) -> None:
+        model = MODELS[self.task.name]()
+        layers = [module for module in model if isinstance(module, (nn.Linear, nn.Conv2d))]
+        with torch.no_grad():
+            for spec_layer, layer in zip(self.task.layers, layers, strict=True):
+                kernel = weights[f"{spec_layer.name}.kernel"]
+                layer.weight.copy_(torch.from_numpy(kernel.T if isinstance(layer, nn.Linear) else kernel))
+                layer.bias.copy_(torch.from_numpy(weights[f"{spec_layer.name}.bias"]))
+        self.model = model.to(self.torch_device)
+        self.forward = torch.compile(self.model) if self.mode == "compiled" else self.model
+        self.loss_fn = nn.CrossEntropyLoss()
+        spec = self.task.optimizer
+        if spec.name == "adam":
+            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=spec.learning_rate,
+                                              betas=(spec.beta1, spec.beta2), eps=spec.epsilon,
+                                              weight_decay=spec.weight_decay)
+        else:
+            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=spec.learning_rate,
+                                             momentum=spec.momentum, dampening=0.0, nesterov=spec.nesterov,
+                                             weight_decay=spec.weight_decay)
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(array).to(self.torch_device, non_blocking=True)
+
+    def train_step(self, images: np.ndarray, labels: np.ndarray) -> Any:
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.forward(self._tensor(images)), self._tensor(labels))
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        self.model.eval()
+        with torch.no_grad():
+            return self.forward(self._tensor(images)).cpu().numpy()
+
+    def synchronize(self) -> None:
+        if self.torch_device.type == "cuda":
+            torch.cuda.synchronize(self.torch_device)
+
+    def gpu_memory_peak_bytes(self) -> int | None:
+        if self.torch_device.type != "cuda":
+            return None
+        return int(torch.cuda.max_memory_allocated(self.torch_device))
+
+    def settings(self) -> dict[str, Any]:
+        return {"intra_op_threads": torch.get_num_threads(),
+                "compile_backend": "inductor" if self.mode == "compiled" else None,
+                "cudnn_benchmark": torch.backends.cudnn.benchmark if self.device == "cuda" else None}

@@ -94,15 +94,15 @@ def build_env(framework: Framework, log: Callable[[str], None]) -> Interpreter:
     return Interpreter(str(_python_in(folder)), "managed")
 
 
-def probe(framework: Framework, python: str) -> tuple[str | None, str | None]:
+def probe(framework: Framework, python: str, timeout_s: float = PROBE_TIMEOUT_S) -> tuple[str | None, str | None]:
     """(version, None) if the framework imports in that interpreter, else (None, why not)."""
     code = (f"import {framework.import_name}, importlib.metadata as m, json; "
             f"print(json.dumps(m.version({framework.distribution!r})))")
     try:
-        completed = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
+        completed = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=timeout_s,
                                    cwd=SOURCE_ROOT)
     except subprocess.TimeoutExpired:
-        return None, f"importing {framework.import_name} took over {PROBE_TIMEOUT_S} s"
+        return None, f"importing {framework.import_name} took over {timeout_s:g} s"
     except OSError as error:
         return None, f"cannot start {python}: {error.strerror}"
     if completed.returncode != 0:

@@ -47,6 +47,7 @@ def resolve_dataset(task: str, settings: RunSettings, note) -> tuple[str, str | 
         elif folder is None:
             reasons.append(f"{name}: not found locally, downloads disabled")
         if folder is not None:
+            datasets.load(name, folder)  # read it once here: a corrupt file stops the run before any cell
             if name != candidates[0]:
                 note(f"[yellow]{task}: using {name} from {folder} instead of {candidates[0]} "
                      f"({'; '.join(reasons)})[/]")
@@ -82,10 +83,10 @@ def available_frameworks(settings: RunSettings, overrides: dict[str, str], note)
     return ready
 
 
-def framework_versions(interpreters: dict[str, envs.Interpreter]) -> dict[str, dict]:
+def framework_versions(interpreters: dict[str, envs.Interpreter], timeout_s: float) -> dict[str, dict]:
     versions = {}
     for name, interpreter in interpreters.items():
-        version, why_not = envs.probe(FRAMEWORKS[name], interpreter.python)
+        version, why_not = envs.probe(FRAMEWORKS[name], interpreter.python, min(timeout_s, envs.PROBE_TIMEOUT_S))
         versions[name] = {"version": version, "error": why_not, "python": interpreter.python,
                           "origin": interpreter.origin}
     return versions
@@ -104,17 +105,17 @@ def run(settings: RunSettings, overrides: dict[str, str], results_root: Path, re
         note(f"resuming run {store.run_id}: {len(list(store.cells_folder.glob('*.json')))} cells already done")
     else:
         device = resolve_device(settings.device)
-        interpreters = available_frameworks(settings, overrides, note)
         chosen = {}
         for task in settings.tasks:
             name, folder = resolve_dataset(task, settings, note)
             chosen[task] = {"dataset": name, "folder": folder}
+        interpreters = available_frameworks(settings, overrides, note)
         settings.frameworks = tuple(interpreters)
         store = RunStore.create(results_root, new_run_id(), {
             "command": " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]]),
             "spec_version": SPEC_VERSION, "seed": settings.seed, "device": device,
             "settings": settings.to_dict(), "python_overrides": overrides, "datasets": chosen,
-            "machine": machine.machine_info(), "frameworks": framework_versions(interpreters),
+            "machine": machine.machine_info(), "frameworks": framework_versions(interpreters, settings.timeout_s),
         })
     for task, choice in chosen.items():
         where = "SYNTHETIC (no accuracy)" if choice["folder"] is None else choice["folder"]

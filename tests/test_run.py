@@ -1,0 +1,127 @@
+"""`bench run` end to end with the real PyTorch environment: records, isolation, interruption and resume."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bench.results import load_cells
+from conftest import FASHION, REPO, bench, cells
+
+SMOKE = ["--frameworks", "pytorch", "--profile", "smoke"]
+
+
+def test_smoke_synthetic_writes_two_ok_cells(tmp_path):
+    completed = bench("run", *SMOKE, "--tasks", "mnist_mlp,cifar_cnn", "--dataset", "synthetic", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    records = cells(tmp_path / "results")
+    assert [r["status"] for r in records] == ["ok", "ok"], [r["reason"] for r in records]
+    for record in records:
+        metrics = record["metrics"]
+        assert record["synthetic_data"] and metrics["test_accuracy"] is None  # no accuracy on synthetic data
+        assert metrics["train_samples_per_s"] > 0 and metrics["first_step_s"] > 0
+        assert metrics["peak_host_rss_bytes"] > 10 * 2**20
+        assert metrics["peak_gpu_allocated_bytes"] is None and "no GPU" in metrics["peak_gpu_reason"]
+        assert record["framework_version"].startswith("2.")
+    assert "SYNTHETIC" in completed.stdout
+    manifest = json.loads(next((tmp_path / "results").glob("*/manifest.json")).read_text())
+    assert manifest["spec_version"] and manifest["machine"]["cpu_cores"] >= 1
+    assert manifest["frameworks"]["pytorch"]["version"].startswith("2.")
+
+
+def test_real_format_data_gives_accuracy_and_dataframe(tmp_path, mnist_folder):
+    completed = bench("run", *SMOKE, "--tasks", "mnist_mlp", "--dataset", "mnist", "--epochs", "2",
+                      "--data-dir", str(mnist_folder.parent), cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    frame = load_cells([str(next((tmp_path / "results").iterdir()))], tmp_path / "results")
+    row = frame.iloc[0]
+    assert row["status"] == "ok" and row["dataset"] == "mnist" and not row["synthetic_data"]
+    assert 0.5 < row["metrics.test_accuracy"] <= 1.0  # the bands are learnable in two small epochs
+    assert [epoch["epoch"] for epoch in row["epochs_detail"]] == [1, 2]
+
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_real_fashion_mnist_accuracy_is_plausible(tmp_path):
+    completed = bench("run", "--frameworks", "pytorch", "--tasks", "mnist_mlp", "--dataset", "fashion-mnist",
+                      "--epochs", "1", "--train-samples", "20000", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    [record] = cells(tmp_path / "results")
+    assert record["status"] == "ok" and record["test_samples"] == 10_000  # the whole test set
+    assert 0.75 < record["metrics"]["test_accuracy"] < 0.92  # published MLPs reach ~0.85-0.89 on Fashion-MNIST
+
+
+def test_default_dataset_falls_back_and_says_so(tmp_path):
+    completed = bench("run", *SMOKE, "--tasks", "cifar_cnn", cwd=tmp_path, env={"BENCH_DATA": str(tmp_path)})
+    assert completed.returncode == 0, completed.stderr
+    assert "using SYNTHETIC data" in completed.stdout and "cifar10: not found locally" in completed.stdout
+    [record] = cells(tmp_path / "results")
+    assert record["status"] == "ok" and record["dataset"] == "synthetic"
+
+
+def _fake_interpreter(tmp_path, name: str, body: str) -> str:
+    """An 'interpreter' given with --python that misbehaves the way a broken framework build does."""
+    path = tmp_path / name
+    path.write_text(f"#!{sys.executable}\n{body}\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_segfault_and_hang_are_recorded_and_the_run_goes_on(tmp_path):
+    crash = _fake_interpreter(tmp_path, "crash", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    completed = bench("run", *SMOKE, "--tasks", "mnist_mlp,cifar_cnn", "--dataset", "synthetic",
+                      "--python", f"pytorch={crash}", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    records = cells(tmp_path / "results")
+    assert len(records) == 2
+    assert all(r["status"] == "failed" and r["signal"] == "SIGSEGV" and "segmentation fault" in r["reason"]
+               for r in records)
+
+    hang = _fake_interpreter(tmp_path, "hang", "import sys, time; print('loading...', flush=True); time.sleep(600)")
+    started = time.monotonic()
+    completed = bench("run", *SMOKE, "--tasks", "mnist_mlp", "--dataset", "synthetic", "--timeout", "3",
+                      "--python", f"pytorch={hang}", "--out", "hung", cwd=tmp_path)
+    assert completed.returncode == 0 and time.monotonic() - started < 60
+    [record] = cells(tmp_path / "hung")
+    assert record["status"] == "timeout" and "--timeout 3 s" in record["reason"]
+    assert "loading..." in record["log_tail"]
+
+
+def test_a_cell_that_raises_is_a_failure_with_its_reason(tmp_path, mnist_folder):
+    from conftest import make_mnist_folder
+
+    make_mnist_folder(mnist_folder, train=200, test=50)  # 200 samples: one batch of 128, nothing to measure
+    completed = bench("run", *SMOKE, "--tasks", "mnist_mlp", "--dataset", "mnist",
+                      "--data-dir", str(mnist_folder.parent), cwd=tmp_path)
+    assert completed.returncode == 0
+    [record] = cells(tmp_path / "results")
+    assert record["status"] == "failed" and "at least 2 are needed" in record["reason"]
+    assert "Traceback" in (tmp_path / "results" / record["run_id"] / record["log_path"]).read_text()
+
+
+def test_interrupted_run_keeps_finished_cells_and_resumes(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "BENCH_NO_DOWNLOAD": "1"}
+    args = [sys.executable, "-m", "bench", "run", *SMOKE, "--tasks", "mnist_mlp", "--dataset", "synthetic",
+            "--repeats", "3"]
+    process = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    deadline = time.monotonic() + 300
+    while not list(tmp_path.glob("results/*/cells/*.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)  # Ctrl-C while the second cell runs
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output
+    assert "bench run --resume" in output
+    done = cells(tmp_path / "results")
+    assert 1 <= len(done) < 3 and all(r["status"] == "ok" for r in done)
+    first = next(tmp_path.glob("results/*/cells/*.json"))
+    before = first.stat().st_mtime_ns
+
+    run_id = done[0]["run_id"]
+    completed = bench("run", "--resume", run_id, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    records = cells(tmp_path / "results")
+    assert sorted(r["repeat"] for r in records) == [0, 1, 2] and all(r["status"] == "ok" for r in records)
+    assert first.stat().st_mtime_ns == before  # finished cells are not run again

@@ -151,7 +151,7 @@ COMMANDS = {"list": cmd_list, "setup": cmd_setup, "run": cmd_run}
 
 
 def main(argv: list[str] | None = None) -> int:
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=160)  # logs and CI: no wrapping at 80
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args, console)

@@ -63,7 +63,8 @@ class RunDisplay:
 
 
 def summary_table(records: list[dict]) -> Table:
-    table = Table(title="Results", show_lines=False)
+    table = Table(title="Results", caption="test acc. n/a: synthetic data has no accuracy; "
+                  "train samples/s: steady state, warm-up excluded (first step shown apart)")
     for column, justify in (("framework", "left"), ("task", "left"), ("dataset", "left"), ("mode", "left"),
                             ("rep", "right"), ("status", "left"), ("test acc.", "right"),
                             ("train samples/s", "right"), ("first step s", "right"), ("infer samples/s", "right"),
@@ -75,7 +76,7 @@ def summary_table(records: list[dict]) -> Table:
         accuracy = metrics.get("test_accuracy")
         table.add_row(
             f"{record['framework']} {record.get('framework_version') or ''}".strip(), record["task"],
-            record["dataset"] + (" (synthetic: no accuracy)" if record["synthetic_data"] else ""),
+            record["dataset"],
             record["mode"], str(record["repeat"]),
             f"[{STATUS_STYLE.get(record['status'], '')}]{record['status']}[/]",
             fmt(accuracy, ".4f", "n/a" if record["synthetic_data"] else "—"),

@@ -9,6 +9,10 @@ loop, clocks, statistics, records), so every framework is measured by the same c
 - convert each NumPy batch to its own tensors inside `train_step`/`predict` (the host-to-device copy is part of
   a real training step, in every framework alike);
 - make `synchronize` wait for all queued device work, so a clock read after it measures finished work;
+- take dropout rates from `self.task.dropout` (in order of appearance), not literals: `bench parity` sets them
+  to 0 to compare frameworks step by step;
+- return its current parameters from `weights()` in the spec's canonical layout (the inverse of its load);
+- seed its own random generators (dropout masks) from `seed`;
 - raise `bench.errors.Unsupported` for a device or mode it cannot run here;
 - import only its own framework, and write down every framework-specific choice where it makes it.
 """
@@ -49,6 +53,10 @@ class Adapter(ABC):
     @abstractmethod
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Logits for a batch in inference mode (dropout off), as a NumPy array (which waits for the result)."""
+
+    @abstractmethod
+    def weights(self) -> dict[str, np.ndarray]:
+        """Current parameters as float32 NumPy arrays, named and laid out as in `bench.spec.initial_weights`."""
 
     @abstractmethod
     def synchronize(self) -> None:

@@ -39,7 +39,7 @@ def env_key(framework: Framework) -> str:
 
 def env_dir(framework: Framework) -> Path:
     version = f"py{sys.version_info.major}{sys.version_info.minor}"
-    return cache_root() / "envs" / f"{framework.name}-{version}-{env_key(framework)}"
+    return cache_root() / "envs" / f"{framework.env}-{version}-{env_key(framework)}"
 
 
 def _python_in(folder: Path) -> Path:
@@ -96,7 +96,7 @@ def build_env(framework: Framework, log: Callable[[str], None]) -> Interpreter:
 
 def probe(framework: Framework, python: str, timeout_s: float = PROBE_TIMEOUT_S) -> tuple[str | None, str | None]:
     """(version, None) if the framework imports in that interpreter, else (None, why not)."""
-    code = (f"import {framework.import_name}, importlib.metadata as m, json; "
+    code = (f"import os; os.environ.update({dict(framework.environment)!r}); import {framework.import_name}, importlib.metadata as m, json; "
             f"print(json.dumps(m.version({framework.distribution!r})))")
     try:
         completed = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=timeout_s,

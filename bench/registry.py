@@ -22,14 +22,33 @@ class Framework:
     distribution: str  # the package whose version is the framework's version
     import_name: str  # what `bench list` imports to check that the framework works
     aliases: tuple[str, ...] = ()
+    env_name: str = ""  # the managed environment (and requirements file); default: the framework's name
+    environment: tuple[tuple[str, str], ...] = ()  # environment variables the child process gets
+
+    @property
+    def env(self) -> str:
+        return self.env_name or self.name
 
     @property
     def requirements(self) -> Path:
-        return REQUIREMENTS_DIR / f"{self.name}.txt"
+        return REQUIREMENTS_DIR / f"{self.env}.txt"
+
+
+def _keras(backend: str, *aliases: str) -> Framework:
+    """Keras 3 on one backend: one shared environment, the backend chosen per cell by KERAS_BACKEND."""
+    return Framework(f"keras[{backend}]", "frameworks.keras:KerasAdapter", "keras", "keras",
+                     aliases=aliases, env_name="keras", environment=(("KERAS_BACKEND", backend),))
 
 
 FRAMEWORKS: dict[str, Framework] = {fw.name: fw for fw in (
     Framework("pytorch", "frameworks.pytorch:PyTorchAdapter", "torch", "torch", aliases=("torch",)),
+    Framework("tensorflow", "frameworks.tensorflow:TensorFlowAdapter", "tensorflow-cpu", "tensorflow",
+              aliases=("tf",)),
+    _keras("tensorflow", "keras", "keras-tensorflow", "keras-tf"),
+    _keras("jax", "keras-jax"),
+    _keras("torch", "keras-torch"),
+    Framework("mxnet", "frameworks.mxnet:MXNetAdapter", "mxnet", "mxnet", aliases=("mx",)),
+    Framework("paddle", "frameworks.paddle:PaddleAdapter", "paddlepaddle", "paddle", aliases=("paddlepaddle",)),
 )}
 
 

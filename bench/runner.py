@@ -21,7 +21,7 @@ from typing import Callable
 
 from bench.envs import Interpreter
 from bench.protocol import CellConfig, parse_event
-from bench.registry import SOURCE_ROOT
+from bench.registry import FRAMEWORKS, SOURCE_ROOT
 from bench.results import SCHEMA_VERSION, RunStore
 from bench.settings import RunSettings
 
@@ -81,7 +81,7 @@ def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: In
             spawned_at=time.time(), result_path=str(result_path))
         config_path = Path(scratch) / "cell.json"
         config_path.write_text(config.to_json())
-        env = {**os.environ, "PYTHONPATH": str(SOURCE_ROOT), "PYTHONUNBUFFERED": "1"}
+        env = child_environment(cell.framework)
         started_at, clock = _now(), time.perf_counter()
         with open(log_path, "w") as log:
             process = subprocess.Popen([interpreter.python, "-m", "frameworks.cell", str(config_path)],
@@ -125,6 +125,12 @@ def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: In
     }
     store.write_cell(record)
     return record
+
+
+def child_environment(framework: str) -> dict[str, str]:
+    """The child's environment: ours, this source tree first on the path, and the framework's own variables."""
+    return {**os.environ, "PYTHONPATH": str(SOURCE_ROOT), "PYTHONUNBUFFERED": "1",
+            **dict(FRAMEWORKS[framework].environment)}
 
 
 def _pump(process: subprocess.Popen, log, tail: deque, on_event: Callable[[dict], None]) -> None:

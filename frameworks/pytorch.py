@@ -23,26 +23,26 @@ from bench.adapter import Adapter
 from bench.errors import Unsupported
 
 
-def _mnist_mlp() -> nn.Sequential:
+def _mnist_mlp(dropout: tuple[float, ...]) -> nn.Sequential:
     return nn.Sequential(
         nn.Flatten(),
         nn.Linear(784, 128), nn.ReLU(),
-        nn.Dropout(0.2),
+        nn.Dropout(dropout[0]),
         nn.Linear(128, 10),
     )
 
 
-def _cifar_cnn() -> nn.Sequential:
+def _cifar_cnn(dropout: tuple[float, ...]) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(3, 50, 3, padding="same"), nn.ReLU(),
         nn.Conv2d(50, 50, 3, padding="same"),
-        nn.MaxPool2d(2), nn.ReLU(), nn.Dropout(0.25),
+        nn.MaxPool2d(2), nn.ReLU(), nn.Dropout(dropout[0]),
         nn.Conv2d(50, 100, 3, padding="same"), nn.ReLU(),
         nn.Conv2d(100, 100, 3, padding="same"),
-        nn.MaxPool2d(2), nn.ReLU(), nn.Dropout(0.25),
+        nn.MaxPool2d(2), nn.ReLU(), nn.Dropout(dropout[1]),
         nn.Flatten(),  # NCHW flattens in (C, H, W) order: the spec's canonical order
         nn.Linear(100 * 8 * 8, 512), nn.ReLU(),
-        nn.Dropout(0.5),
+        nn.Dropout(dropout[2]),
         nn.Linear(512, 10),
     )
 
@@ -66,10 +66,10 @@ class PyTorchAdapter(Adapter):
         return torch.__version__
 
     def build(self, weights: dict[str, np.ndarray]) -> None:
-        model = MODELS[self.task.name]()
-        layers = [module for module in model if isinstance(module, (nn.Linear, nn.Conv2d))]
+        model = MODELS[self.task.name](self.task.dropout)
+        self.layers = [module for module in model if isinstance(module, (nn.Linear, nn.Conv2d))]
         with torch.no_grad():
-            for spec_layer, layer in zip(self.task.layers, layers, strict=True):
+            for spec_layer, layer in zip(self.task.layers, self.layers, strict=True):
                 kernel = weights[f"{spec_layer.name}.kernel"]
                 layer.weight.copy_(torch.from_numpy(kernel.T if isinstance(layer, nn.Linear) else kernel))
                 layer.bias.copy_(torch.from_numpy(weights[f"{spec_layer.name}.bias"]))
@@ -101,6 +101,14 @@ class PyTorchAdapter(Adapter):
         self.model.eval()
         with torch.no_grad():
             return self.forward(self._tensor(images)).cpu().numpy()
+
+    def weights(self) -> dict[str, np.ndarray]:
+        weights = {}
+        for spec_layer, layer in zip(self.task.layers, self.layers, strict=True):
+            kernel = layer.weight.detach().cpu().numpy()
+            weights[f"{spec_layer.name}.kernel"] = kernel.T if isinstance(layer, nn.Linear) else kernel
+            weights[f"{spec_layer.name}.bias"] = layer.bias.detach().cpu().numpy()
+        return weights
 
     def synchronize(self) -> None:
         if self.torch_device.type == "cuda":

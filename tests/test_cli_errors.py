@@ -4,7 +4,7 @@ import pytest
 from conftest import bench
 
 BAD_RUNS = [
-    (["--frameworks", "caffe"], "unknown framework 'caffe'; choose from: pytorch"),
+    (["--frameworks", "caffe"], "unknown framework 'caffe'; choose from: pytorch, tensorflow"),
     (["--tasks", "imagenet"], "unknown task 'imagenet'; choose from: mnist_mlp, cifar_cnn"),
     (["--epochs", "0"], "--epochs must be a positive whole number. Received: 0"),
     (["--epochs", "two"], "expected a whole number, received 'two'"),

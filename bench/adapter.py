@@ -59,6 +59,10 @@ class Adapter(ABC):
         """Current parameters as float32 NumPy arrays, named and laid out as in `bench.spec.initial_weights`."""
 
     @abstractmethod
+    def parameter_count(self) -> int:
+        """Trainable parameters of the model as the framework counts them (must equal the spec's)."""
+
+    @abstractmethod
     def synchronize(self) -> None:
         """Block until every queued operation on the device has finished."""
 

@@ -71,6 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run FRAMEWORK with this interpreter instead of its managed environment")
     run.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: results)")
     run.add_argument("--resume", metavar="RUN_ID", help="run only the cells missing from this run")
+
+    parity = commands.add_parser("parity", help="prove every adapter computes the spec: losses and weights after "
+                                                "a few steps with dropout off, against PyTorch")
+    parity.add_argument("--frameworks", help="comma-separated; default: every one set up")
+    parity.add_argument("--tasks", help=f"comma-separated; default: all ({', '.join(TASKS)})")
+    parity.add_argument("--seed", type=_positive_int, default=0)
+    parity.add_argument("--tolerance", type=_positive_float, default=None,
+                        help="largest relative difference that passes (default 1e-5)")
+    parity.add_argument("--timeout", type=_positive_float, default=600.0, help="seconds per framework and task")
+    parity.add_argument("--python", action="append", metavar="FRAMEWORK=PATH",
+                        help="run FRAMEWORK with this interpreter instead of its managed environment")
     return parser
 
 
@@ -141,13 +152,44 @@ def cmd_run(args, console: Console) -> int:
     return 0
 
 
+def cmd_parity(args, console: Console) -> int:
+    from bench import parity, session
+
+    tasks = tuple(split_list(args.tasks)) or tuple(TASKS)
+    named = tuple(split_list(args.frameworks))
+    settings = RunSettings(frameworks=(parity.REFERENCE, *named) if named else (), tasks=tasks, seed=args.seed,
+                           timeout_s=args.timeout)
+    overrides = envs.parse_python_overrides(args.python, resolve_framework)
+    interpreters = session.available_frameworks(settings, overrides, console.print)
+    if parity.REFERENCE not in interpreters:
+        raise UserError(f"parity compares against {parity.REFERENCE}: run `bench setup {parity.REFERENCE}` first")
+    tolerance = args.tolerance or parity.TOLERANCE
+    table = Table(title=f"Parity against {parity.REFERENCE}: {parity.PARITY_STEPS} steps, dropout off, "
+                        f"tolerance {tolerance:g} (relative)")
+    for column in ("framework", "task", "max rel. diff. loss", "max rel. diff. weights", "parameters", "result"):
+        table.add_column(column)
+    rows = parity.run_parity(interpreters, tasks, args.seed, args.timeout, tolerance,
+                             on_row=lambda row: console.print(f"{row.framework} {row.task}: {row.status}"))
+    for row in rows:
+        style = "green" if row.status == "pass" else "bold red"
+        table.add_row(row.framework, row.task, _sci(row.loss_rel), _sci(row.weight_rel),
+                      f"{row.parameter_count:,}" if row.parameter_count else "—",
+                      f"[{style}]{row.status}[/]" + (f" {row.reason}" if row.reason else ""))
+    console.print(table)
+    return 0 if all(row.status == "pass" for row in rows) else 1
+
+
+def _sci(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1e}"
+
+
 def _env_flag(name: str) -> bool:
     import os
 
     return os.environ.get(name, "") not in ("", "0", "false")
 
 
-COMMANDS = {"list": cmd_list, "setup": cmd_setup, "run": cmd_run}
+COMMANDS = {"list": cmd_list, "setup": cmd_setup, "run": cmd_run, "parity": cmd_parity}
 
 
 def main(argv: list[str] | None = None) -> int:

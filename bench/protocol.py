@@ -34,6 +34,7 @@ class CellConfig:
     test_samples: int | None
     spawned_at: float  # the parent's time.time() just before starting the child: for the startup phase
     result_path: str
+    parity_steps: int = 0  # > 0: a parity check (that many steps, dropout off), not a benchmark cell
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)

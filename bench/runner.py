@@ -66,51 +66,66 @@ def _failure_reason(exit_code: int) -> tuple[str, str | None]:
     return f"the cell's process exited with code {exit_code} before writing a result", None
 
 
+@dataclass
+class ChildOutcome:
+    """What a child process left: its result document (or one made from how it died) and process facts."""
+    document: dict
+    exit_code: int | None
+    signal: str | None
+    wall_time_s: float
+    started_at: str
+    finished_at: str
+    log_tail: str
+
+
+def run_child(config: CellConfig, python: str, log_path: Path, timeout_s: float,
+              on_event: Callable[[dict], None]) -> ChildOutcome:
+    """Start `python -m frameworks.cell` for CONFIG, wait at most TIMEOUT_S, and collect what it left."""
+    tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+    config_path = Path(config.result_path).with_suffix(".config.json")
+    config_path.write_text(config.to_json())
+    started_at, clock = _now(), time.perf_counter()
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([python, "-m", "frameworks.cell", str(config_path)],
+                                   cwd=SOURCE_ROOT, env=child_environment(config.framework),
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, errors="replace", start_new_session=True)
+        reader = threading.Thread(target=_pump, args=(process, log, tail, on_event), daemon=True)
+        reader.start()
+        timed_out = False
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill(process)
+        except BaseException:  # Ctrl-C: no half-finished cell is recorded
+            _kill(process)
+            raise
+        reader.join(timeout=10)
+    wall = time.perf_counter() - clock
+    signal_name = None
+    if timed_out:
+        document = {"status": "timeout", "reason": f"no result within --timeout {timeout_s:g} s; killed"}
+    elif Path(config.result_path).is_file():
+        document = json.loads(Path(config.result_path).read_text())
+    else:
+        reason, signal_name = _failure_reason(process.returncode)
+        document = {"status": "failed", "reason": reason + (f"; last log line: {tail[-1]}" if tail else "")}
+    return ChildOutcome(document, process.returncode, signal_name, wall, started_at, _now(), "\n".join(tail))
+
+
 def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: Interpreter,
              data_folder: str | None, on_event: Callable[[dict], None]) -> dict:
     """Run one cell in a child process and return its record (already written to the store)."""
     log_path = store.log_path(cell.cell_id)
-    tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
     with tempfile.TemporaryDirectory(prefix="bench-cell-") as scratch:
-        result_path = Path(scratch) / "result.json"
         config = CellConfig(
             run_id=store.run_id, cell_id=cell.cell_id, framework=cell.framework, task=cell.task,
             dataset=cell.dataset, data_folder=data_folder, device=cell.device, mode=cell.mode, repeat=cell.repeat,
             seed=settings.seed, epochs=settings.epochs_for(cell.task), batch_size=settings.batch_size_for(cell.task),
             train_samples=settings.train_samples_for(cell.task), test_samples=settings.test_samples_for(cell.task),
-            spawned_at=time.time(), result_path=str(result_path))
-        config_path = Path(scratch) / "cell.json"
-        config_path.write_text(config.to_json())
-        env = child_environment(cell.framework)
-        started_at, clock = _now(), time.perf_counter()
-        with open(log_path, "w") as log:
-            process = subprocess.Popen([interpreter.python, "-m", "frameworks.cell", str(config_path)],
-                                       cwd=SOURCE_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, text=True, errors="replace",
-                                       start_new_session=True)
-            reader = threading.Thread(target=_pump, args=(process, log, tail, on_event), daemon=True)
-            reader.start()
-            timed_out = False
-            try:
-                process.wait(timeout=settings.timeout_s)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                _kill(process)
-            except BaseException:  # Ctrl-C: no half-finished cell is recorded
-                _kill(process)
-                raise
-            reader.join(timeout=10)
-        wall = time.perf_counter() - clock
-        outcome = result_path.is_file() and not timed_out
-        document = json.loads(result_path.read_text()) if outcome else {}
-
-    exit_code = process.returncode
-    signal_name = None
-    if timed_out:
-        document = {"status": "timeout", "reason": f"no result within --timeout {settings.timeout_s:g} s; killed"}
-    elif not outcome:
-        reason, signal_name = _failure_reason(exit_code)
-        document = {"status": "failed", "reason": reason + (f"; last log line: {tail[-1]}" if tail else "")}
+            spawned_at=time.time(), result_path=str(Path(scratch) / "result.json"))
+        outcome = run_child(config, interpreter.python, log_path, settings.timeout_s, on_event)
     record = {
         "schema_version": SCHEMA_VERSION, "run_id": store.run_id, "cell_id": cell.cell_id,
         "framework": cell.framework, "task": cell.task, "dataset": cell.dataset,
@@ -118,10 +133,10 @@ def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: In
         "repeat": cell.repeat, "seed": config.seed, "epochs": config.epochs, "batch_size": config.batch_size,
         "train_samples": config.train_samples, "test_samples": config.test_samples,
         "interpreter": {"python": interpreter.python, "origin": interpreter.origin},
-        "exit_code": exit_code, "signal": signal_name, "wall_time_s": wall,
-        "started_at": started_at, "finished_at": _now(),
-        "log_path": str(log_path.relative_to(store.folder)), "log_tail": "\n".join(tail),
-        **document,
+        "exit_code": outcome.exit_code, "signal": outcome.signal, "wall_time_s": outcome.wall_time_s,
+        "started_at": outcome.started_at, "finished_at": outcome.finished_at,
+        "log_path": str(log_path.relative_to(store.folder)), "log_tail": outcome.log_tail,
+        **outcome.document,
     }
     store.write_cell(record)
     return record

@@ -14,6 +14,7 @@ import traceback
 
 _started = time.time()
 
+from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -92,11 +93,34 @@ def run(config: protocol.CellConfig) -> dict:
     return document
 
 
+def run_parity(config: protocol.CellConfig) -> dict:
+    """`bench parity`: PARITY_STEPS steps with dropout off on the harness's batches of synthetic data; per-step
+    losses in the document, final weights (canonical layout) in an .npz file beside it."""
+    task = replace(spec.TASKS[config.task], dropout=(0.0,) * len(spec.TASKS[config.task].dropout))
+    adapter_class = load_adapter_class(FRAMEWORKS[config.framework])
+    samples = config.parity_steps * config.batch_size
+    data = datasets.synthetic(task, config.seed, samples, 0)
+    images = data.train_x.astype(np.float32) / np.float32(255)
+    if adapter_class.data_layout == "NHWC":
+        images = np.ascontiguousarray(images.transpose(0, 2, 3, 1))
+    adapter = adapter_class(task, config.device, config.mode, config.seed)
+    adapter.build(spec.initial_weights(task, config.seed))
+    losses = []
+    for indices in loop.train_batches(samples, config.batch_size, config.seed, epoch=0):
+        loss = adapter.train_step(images[indices], data.train_y[indices])
+        adapter.synchronize()
+        losses.append(adapter.loss_value(loss))
+    weights = adapter.weights()
+    np.savez(config.result_path + ".weights.npz", **weights)
+    return {"framework_version": adapter_class.framework_version(), "losses": losses,
+            "parameter_count": adapter.parameter_count(), "weights_path": config.result_path + ".weights.npz"}
+
+
 def main(argv: list[str]) -> int:
     config = protocol.CellConfig.from_file(argv[1])
     protocol.emit("started", pid=os.getpid())
     try:
-        document = {"status": "ok", "reason": None, **run(config)}
+        document = {"status": "ok", "reason": None, **(run_parity(config) if config.parity_steps else run(config))}
     except Unsupported as error:
         document = {"status": "unsupported", "reason": str(error)}
     except Exception as error:  # recorded as a failed cell; the traceback goes to the log

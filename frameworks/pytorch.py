@@ -110,6 +110,9 @@ class PyTorchAdapter(Adapter):
             weights[f"{spec_layer.name}.bias"] = layer.bias.detach().cpu().numpy()
         return weights
 
+    def parameter_count(self) -> int:
+        return sum(parameter.numel() for parameter in self.model.parameters() if parameter.requires_grad)
+
     def synchronize(self) -> None:
         if self.torch_device.type == "cuda":
             torch.cuda.synchronize(self.torch_device)

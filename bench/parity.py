@@ -1,0 +1,95 @@
+"""`bench parity`: proof that every adapter computes the spec, step by step, against the PyTorch reference.
+
+For each task, each framework builds the spec's network from the shared initial weights, with dropout off, and
+takes PARITY_STEPS optimizer steps on identical batches (seeded synthetic data, the harness's batch order) in its
+own process. Compared with PyTorch:
+- loss: max over steps of |loss - loss_ref| / |loss_ref|;
+- weights: max over tensors of max|w - w_ref| / max|w_ref| (relative to each tensor's scale, so near-zero
+  elements do not blow the ratio up);
+- the parameter count each framework reports for its own model, which must equal the spec's.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.envs import Interpreter
+from bench.protocol import CellConfig
+from bench.runner import run_child
+from bench.spec import TASKS
+
+REFERENCE = "pytorch"
+PARITY_STEPS = 5
+TOLERANCE = 1e-5  # fp32 on CPU
+
+
+@dataclass
+class ParityRow:
+    framework: str
+    task: str
+    status: str  # pass, FAIL, or the child's status when it did not finish
+    loss_rel: float | None = None
+    weight_rel: float | None = None
+    parameter_count: int | None = None
+    reason: str | None = None
+
+
+def _run(framework: str, task: str, interpreter: Interpreter, scratch: Path, seed: int, timeout_s: float):
+    config = CellConfig(
+        run_id="parity", cell_id=f"parity--{framework}--{task}", framework=framework, task=task,
+        dataset="synthetic", data_folder=None, device="cpu", mode="eager", repeat=0, seed=seed, epochs=1,
+        batch_size=TASKS[task].batch_size, train_samples=None, test_samples=None, spawned_at=time.time(),
+        result_path=str(scratch / f"{config_name(framework, task)}.json"), parity_steps=PARITY_STEPS)
+    outcome = run_child(config, interpreter.python, scratch / f"{config_name(framework, task)}.log", timeout_s,
+                        on_event=lambda event: None)
+    document = outcome.document
+    if document.get("status") == "ok":
+        with np.load(document["weights_path"]) as archive:
+            document["weights"] = {name: archive[name] for name in archive.files}
+    elif outcome.log_tail:
+        document["reason"] = f"{document.get('reason')}; log: {outcome.log_tail.splitlines()[-1]}"
+    return document
+
+
+def config_name(framework: str, task: str) -> str:
+    return f"{framework}--{task}".replace("[", "-").replace("]", "")
+
+
+def compare(result: dict, reference: dict) -> tuple[float, float]:
+    losses, reference_losses = np.asarray(result["losses"]), np.asarray(reference["losses"])
+    loss_rel = float(np.max(np.abs(losses - reference_losses) / np.abs(reference_losses)))
+    weight_rel = max(float(np.max(np.abs(result["weights"][name] - ref)) / max(float(np.max(np.abs(ref))), 1e-12))
+                     for name, ref in reference["weights"].items())
+    return loss_rel, weight_rel
+
+
+def run_parity(frameworks: dict[str, Interpreter], tasks: tuple[str, ...], seed: int, timeout_s: float,
+               tolerance: float = TOLERANCE, on_row=lambda row: None) -> list[ParityRow]:
+    """Rows for every (framework, task); the reference (PyTorch) must be among `frameworks`."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-parity-") as scratch:
+        for task in tasks:
+            reference = _run(REFERENCE, task, frameworks[REFERENCE], Path(scratch), seed, timeout_s)
+            for framework, interpreter in frameworks.items():
+                result = reference if framework == REFERENCE else _run(framework, task, interpreter,
+                                                                        Path(scratch), seed, timeout_s)
+                row = ParityRow(framework, task, result.get("status", "failed"), reason=result.get("reason"),
+                                parameter_count=result.get("parameter_count"))
+                if result.get("status") == "ok" and reference.get("status") == "ok":
+                    row.loss_rel, row.weight_rel = compare(result, reference)
+                    problems = []
+                    if row.parameter_count != TASKS[task].parameter_count:
+                        problems.append(f"{row.parameter_count:,} parameters, the spec has "
+                                        f"{TASKS[task].parameter_count:,}")
+                    if not (row.loss_rel <= tolerance and row.weight_rel <= tolerance):
+                        problems.append(f"differs from {REFERENCE} by more than {tolerance:g}")
+                    row.status, row.reason = ("FAIL", "; ".join(problems)) if problems else ("pass", None)
+                elif result.get("status") == "ok":
+                    row.status, row.reason = "FAIL", f"the {REFERENCE} reference failed: {reference.get('reason')}"
+                rows.append(row)
+                on_row(row)
+    return rows

@@ -77,8 +77,6 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--frameworks", help="comma-separated; default: every one set up")
     parity.add_argument("--tasks", help=f"comma-separated; default: all ({', '.join(TASKS)})")
     parity.add_argument("--seed", type=_positive_int, default=0)
-    parity.add_argument("--tolerance", type=_positive_float, default=None,
-                        help="largest relative difference that passes (default 1e-5)")
     parity.add_argument("--timeout", type=_positive_float, default=600.0, help="seconds per framework and task")
     parity.add_argument("--python", action="append", metavar="FRAMEWORK=PATH",
                         help="run FRAMEWORK with this interpreter instead of its managed environment")
@@ -163,16 +161,19 @@ def cmd_parity(args, console: Console) -> int:
     interpreters = session.available_frameworks(settings, overrides, console.print)
     if parity.REFERENCE not in interpreters:
         raise UserError(f"parity compares against {parity.REFERENCE}: run `bench setup {parity.REFERENCE}` first")
-    tolerance = args.tolerance or parity.TOLERANCE
-    table = Table(title=f"Parity against {parity.REFERENCE}: {parity.PARITY_STEPS} steps, dropout off, "
-                        f"tolerance {tolerance:g} (relative)")
-    for column in ("framework", "task", "max rel. diff. loss", "max rel. diff. weights", "parameters", "result"):
+    limits = ", ".join(f"{kind} {limit:g}" for kind, limit in parity.TOLERANCES.items())
+    table = Table(title=f"Parity against {parity.REFERENCE}: {parity.PARITY_STEPS} steps, dropout off; "
+                        f"largest relative difference allowed: {limits}")
+    for column in ("framework", "task", "loss", "kernels", "biases", "parameters", "result"):
         table.add_column(column)
-    rows = parity.run_parity(interpreters, tasks, args.seed, args.timeout, tolerance,
+    rows = parity.run_parity(interpreters, tasks, args.seed, args.timeout,
                              on_row=lambda row: console.print(f"{row.framework} {row.task}: {row.status}"))
     for row in rows:
         style = "green" if row.status == "pass" else "bold red"
-        table.add_row(row.framework, row.task, _sci(row.loss_rel), _sci(row.weight_rel),
+        found, worst = row.differences or {}, row.worst or {}
+        table.add_row(row.framework, row.task, _sci(found.get("loss")),
+                      *(_sci(found.get(kind)) + (f" {worst[kind]}" if kind in worst else "")
+                        for kind in ("kernel", "bias")),
                       f"{row.parameter_count:,}" if row.parameter_count else "—",
                       f"[{style}]{row.status}[/]" + (f" {row.reason}" if row.reason else ""))
     console.print(table)

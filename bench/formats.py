@@ -53,6 +53,8 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) not in self._ALLOWED:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        if module.startswith("numpy._core") and not hasattr(np, "_core"):  # pickled by NumPy 2, read by 1.x
+            module = module.replace("numpy._core", "numpy.core")
         return super().find_class(module, name)
 
 
@@ -63,7 +65,8 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
             batch = _ArrayOnlyUnpickler(handle, encoding="bytes").load()
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as error:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
+            ImportError) as error:
         raise DataError(f"{path}: not a readable CIFAR-10 python batch ({error or type(error).__name__})") from None
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         raise DataError(f"{path}: not a CIFAR-10 python batch (expected keys b'data' and b'labels')")

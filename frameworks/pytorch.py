@@ -4,7 +4,7 @@ Framework-specific choices, all written down here:
 - Layout NCHW and OIHW conv kernels: the spec's canonical layouts, no conversion except nn.Linear's (out, in)
   weight, which is the transpose of the spec's (in, out) kernel.
 - Adam: torch's default eps is 1e-8; the spec's 1e-7 is set explicitly. torch adds eps to sqrt(v_hat) after bias
-  correction, as the spec's reference (Keras) does.
+  correction: the spec's formula (Kingma & Ba, Algorithm 1), so nothing to convert.
 - SGD momentum: torch's formula v = m*v + g; w -= lr*v is the spec's classic momentum (dampening 0, no Nesterov).
 - Loss: nn.CrossEntropyLoss on logits with int64 labels (mean over the batch).
 - Compiled mode: torch.compile(model) with the default inductor backend; the first steps include compilation and

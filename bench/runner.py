@@ -143,9 +143,13 @@ def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: In
 
 
 def child_environment(framework: str) -> dict[str, str]:
-    """The child's environment: ours, this source tree first on the path, and the framework's own variables."""
-    return {**os.environ, "PYTHONPATH": str(SOURCE_ROOT), "PYTHONUNBUFFERED": "1",
-            **dict(FRAMEWORKS[framework].environment)}
+    """The child's environment: ours, this source tree first on the path, and the framework's own variables.
+
+    Every framework gets every core: OMP_NUM_THREADS defaults to the core count (Paddle would otherwise force
+    it to 1 on import, and a benchmark must not hand one framework half the machine). A value the user set wins.
+    """
+    return {"OMP_NUM_THREADS": str(os.cpu_count() or 1), **os.environ, "PYTHONPATH": str(SOURCE_ROOT),
+            "PYTHONUNBUFFERED": "1", **dict(FRAMEWORKS[framework].environment)}
 
 
 def _pump(process: subprocess.Popen, log, tail: deque, on_event: Callable[[dict], None]) -> None:

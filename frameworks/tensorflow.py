@@ -1,0 +1,221 @@
+"""TensorFlow adapter: tf.Variable and tf.nn ops, tf.GradientTape, eager or tf.function(jit_compile=True).
+
+Framework-specific choices, all written down here:
+- No Keras: the networks are plain functions of tf.Variables built from tf.nn ops (conv2d, max_pool2d, relu,
+  matmul, bias_add); the optimizers are written out below with TF ops. Keras is installed (a tensorflow-cpu
+  dependency) but never imported by this adapter.
+- Layout NHWC (TF's CPU conv2d and max_pool run only NHWC): the harness hands NHWC images. Conv kernels are
+  converted from the spec's OIHW to TF's HWIO (transpose(2, 3, 1, 0)); dense kernels (in, out) are tf.matmul's
+  layout as they are.
+- Flatten: NHWC flattens in (H, W, C) order, the spec in (C, H, W); the rows of the CNN's first dense kernel are
+  permuted in `build` (so the same weights compute the same function) and permuted back in `weights()`.
+- Padding: conv2d padding="SAME" (3x3, stride 1: one pixel each side, torch's padding=1). Pooling: max_pool2d
+  2x2, stride 2, "VALID" (torch's MaxPool2d(2)).
+- Adam: torch.optim.Adam's update, eps added to sqrt(v_hat) after bias correction: m = b1*m + (1-b1)*g;
+  v = b2*v + (1-b2)*g^2; w -= (lr/(1-b1^t)) * m / (sqrt(v)/sqrt(1-b2^t) + eps), the last line in torch's operation
+  order, its bias corrections in float64 (torch computes them as Python floats) cast to float32. Not Keras's Adam
+  nor tf.raw_ops.ApplyAdam, which add eps to the uncorrected sqrt(v). Weight decay (0 in the spec) would be added
+  to the gradient, as torch's.
+- SGD momentum: v = m*v + g; w -= lr*v (torch's formula, dampening 0; Nesterov as torch's if the spec asks).
+- Loss: tf.nn.sparse_softmax_cross_entropy_with_logits on logits with the harness's int64 labels, mean over the
+  batch (tf.reduce_mean).
+- Dropout: inverted dropout (kept units scaled by 1/(1-p)), as torch's, only when training (a Python flag: the
+  predict function is traced without it); a rate of 0 skips the op. Masks come from
+  tf.nn.experimental.stateless_dropout with seeds drawn, once per step, from a Philox tf.random.Generator seeded
+  with `seed`, in eager and XLA mode alike (the masks of the two modes differ: XLA's Philox stream is its own).
+  The mask's RNG is Philox in both: eager leaves rng_alg at auto_select (Philox on CPU and GPU kernels; naming it
+  costs ~4x per call in eager, measured), XLA names "philox", because auto_select compiles under XLA:CPU to a
+  generator measured here ~15x slower (it halved the compiled CNN's speed).
+- Eager mode: the step runs op by op in TF's eager executor. Compiled mode: the whole step (forward, gradients,
+  optimizer update) is one tf.function(jit_compile=True), compiled by XLA; predict likewise. XLA compiles once
+  per input shape (the first steps are warm-up; a shorter last evaluation batch compiles again).
+- Threads: TF's intra/inter-op thread pools are left at their defaults (0: TF picks from the cores) and recorded;
+  oneDNN is TF's default on x86 (TF_ENABLE_ONEDNN_OPTS unset) and recorded.
+- Device: "cuda" needs a GPU visible to TF (this CPU build has none), else the cell is unsupported. Eager ops on
+  CPU run synchronously; `synchronize` still calls tf.test.experimental.sync_devices(), which waits for every
+  device's queued work (on GPU it is a real wait).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from bench.adapter import Adapter
+from bench.errors import Unsupported
+from bench.spec import Conv, Dense
+
+
+def _dense(x, params, name: str):
+    return tf.nn.bias_add(tf.matmul(x, params[f"{name}.kernel"]), params[f"{name}.bias"])
+
+
+def _conv(x, params, name: str):
+    return tf.nn.bias_add(tf.nn.conv2d(x, params[f"{name}.kernel"], strides=1, padding="SAME"),
+                          params[f"{name}.bias"])
+
+
+def _pool(x):
+    return tf.nn.max_pool2d(x, ksize=2, strides=2, padding="VALID")
+
+
+def _mnist_mlp(params, x, dropout):
+    x = tf.reshape(x, (-1, 784))
+    x = tf.nn.relu(_dense(x, params, "dense1"))
+    x = dropout(x, 0)
+    return _dense(x, params, "dense2")
+
+
+def _cifar_cnn(params, x, dropout):
+    x = tf.nn.relu(_conv(x, params, "conv1"))
+    x = _conv(x, params, "conv2")
+    x = dropout(tf.nn.relu(_pool(x)), 0)
+    x = tf.nn.relu(_conv(x, params, "conv3"))
+    x = _conv(x, params, "conv4")
+    x = dropout(tf.nn.relu(_pool(x)), 1)
+    x = tf.reshape(x, (-1, 8 * 8 * 100))  # NHWC flattens in (H, W, C) order: dense1's rows are permuted in build
+    x = tf.nn.relu(_dense(x, params, "dense1"))
+    x = dropout(x, 2)
+    return _dense(x, params, "dense2")
+
+
+MODELS = {"mnist_mlp": _mnist_mlp, "cifar_cnn": _cifar_cnn}
+
+
+def _flattened_inputs(task) -> dict[str, tuple[int, int, int]]:
+    """{dense layer name: (C, H, W) of the conv output it flattens}: the first dense layer after a conv."""
+    for previous, layer in zip(task.layers, task.layers[1:]):
+        if isinstance(previous, Conv) and isinstance(layer, Dense):
+            side = int(round((layer.in_features // previous.out_channels) ** 0.5))
+            return {layer.name: (previous.out_channels, side, side)}
+    return {}
+
+
+class TensorFlowAdapter(Adapter):
+    data_layout = "NHWC"
+    has_gpu_allocator_counter = True
+
+    def __init__(self, task, device, mode, seed):
+        super().__init__(task, device, mode, seed)
+        if device == "cuda" and not tf.config.list_physical_devices("GPU"):
+            raise Unsupported(f"tensorflow {tf.__version__} sees no GPU (tensorflow-cpu is a CPU-only build)")
+        self.tf_device = "/GPU:0" if device == "cuda" else "/CPU:0"
+        tf.random.set_seed(seed)
+        with tf.device(self.tf_device):
+            self.rng = tf.random.Generator.from_seed(seed, alg="philox")  # dropout masks
+        self.rng_alg = "philox" if mode == "compiled" else None  # None: auto_select, Philox on CPU and GPU
+
+    @staticmethod
+    def framework_version() -> str:
+        return tf.__version__
+
+    def build(self, weights: dict[str, np.ndarray]) -> None:
+        self.flattened = _flattened_inputs(self.task)
+        self.params: dict[str, tf.Variable] = {}
+        with tf.device(self.tf_device):
+            for spec_layer in self.task.layers:
+                kernel = weights[f"{spec_layer.name}.kernel"]
+                if isinstance(spec_layer, Conv):
+                    kernel = kernel.transpose(2, 3, 1, 0)  # OIHW -> HWIO
+                elif spec_layer.name in self.flattened:
+                    channels, height, width = self.flattened[spec_layer.name]  # rows (C, H, W) -> (H, W, C)
+                    kernel = kernel.reshape(channels, height, width, -1).transpose(1, 2, 0, 3)
+                    kernel = kernel.reshape(channels * height * width, -1)
+                for name, value in ((f"{spec_layer.name}.kernel", kernel),
+                                    (f"{spec_layer.name}.bias", weights[f"{spec_layer.name}.bias"])):
+                    self.params[name] = tf.Variable(np.ascontiguousarray(value, np.float32), name=name)
+            self.variables = list(self.params.values())
+            self.slots = [[tf.Variable(tf.zeros_like(variable)) for variable in self.variables]
+                          for _ in range(2 if self.task.optimizer.name == "adam" else 1)]
+            self.step_count = tf.Variable(0, dtype=tf.int64)  # Adam's t
+        self.model = MODELS[self.task.name]
+        compile_ = (lambda f: tf.function(f, jit_compile=True)) if self.mode == "compiled" else (lambda f: f)
+        self._train = compile_(self._step)
+        self._predict = compile_(self._forward)
+
+    def _adam(self, gradients) -> None:
+        spec = self.task.optimizer
+        t = tf.cast(self.step_count.assign_add(1), tf.float64)
+        step_size = tf.cast(spec.learning_rate / (1.0 - tf.pow(tf.constant(spec.beta1, tf.float64), t)), tf.float32)
+        correction2_sqrt = tf.cast(tf.sqrt(1.0 - tf.pow(tf.constant(spec.beta2, tf.float64), t)), tf.float32)
+        for variable, g, m, v in zip(self.variables, gradients, *self.slots):
+            if spec.weight_decay:
+                g = g + spec.weight_decay * variable
+            m.assign(spec.beta1 * m + (1.0 - spec.beta1) * g)
+            v.assign(spec.beta2 * v + (1.0 - spec.beta2) * tf.square(g))
+            variable.assign_sub(step_size * m / (tf.sqrt(v) / correction2_sqrt + spec.epsilon))
+
+    def _sgd(self, gradients) -> None:
+        spec = self.task.optimizer
+        for variable, g, velocity in zip(self.variables, gradients, *self.slots):
+            if spec.weight_decay:
+                g = g + spec.weight_decay * variable
+            velocity.assign(spec.momentum * velocity + g)
+            update = g + spec.momentum * velocity if spec.nesterov else velocity
+            variable.assign_sub(spec.learning_rate * update)
+
+    def _forward(self, images, training: bool = False):
+        rates = self.task.dropout if training else (0.0,) * len(self.task.dropout)
+        seeds = self.rng.make_seeds(len(rates)) if any(rates) else None  # one (2,) seed per dropout layer
+
+        def dropout(x, index: int):
+            if rates[index] == 0.0:
+                return x
+            return tf.nn.experimental.stateless_dropout(x, rates[index], seed=seeds[:, index], rng_alg=self.rng_alg)
+        with tf.device(self.tf_device):
+            return self.model(self.params, images, dropout)
+
+    def _step(self, images, labels):
+        with tf.device(self.tf_device):
+            with tf.GradientTape() as tape:
+                logits = self._forward(images, training=True)
+                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+            gradients = tape.gradient(loss, self.variables)
+            (self._adam if self.task.optimizer.name == "adam" else self._sgd)(gradients)
+            return loss
+
+    def _tensor(self, array: np.ndarray) -> tf.Tensor:
+        with tf.device(self.tf_device):
+            return tf.convert_to_tensor(array)
+
+    def train_step(self, images: np.ndarray, labels: np.ndarray) -> Any:
+        return self._train(self._tensor(images), self._tensor(labels))
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        return self._predict(self._tensor(images)).numpy()
+
+    def weights(self) -> dict[str, np.ndarray]:
+        weights = {}
+        for spec_layer in self.task.layers:
+            kernel = self.params[f"{spec_layer.name}.kernel"].numpy()
+            if isinstance(spec_layer, Conv):
+                kernel = kernel.transpose(3, 2, 0, 1)  # HWIO -> OIHW
+            elif spec_layer.name in self.flattened:
+                channels, height, width = self.flattened[spec_layer.name]  # rows (H, W, C) -> (C, H, W)
+                kernel = kernel.reshape(height, width, channels, -1).transpose(2, 0, 1, 3)
+                kernel = kernel.reshape(channels * height * width, -1)
+            weights[f"{spec_layer.name}.kernel"] = np.ascontiguousarray(kernel, np.float32)
+            weights[f"{spec_layer.name}.bias"] = self.params[f"{spec_layer.name}.bias"].numpy()
+        return weights
+
+    def parameter_count(self) -> int:
+        return sum(int(np.prod(variable.shape)) for variable in self.variables if variable.trainable)
+
+    def synchronize(self) -> None:
+        tf.test.experimental.sync_devices()
+
+    def gpu_memory_peak_bytes(self) -> int | None:
+        if self.device != "cuda":
+            return None
+        return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+
+    def settings(self) -> dict[str, Any]:
+        return {"intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+                "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+                "jit_compile": self.mode == "compiled",
+                "auto_jit": tf.config.optimizer.get_jit() or None,
+                "dropout_rng": f"stateless_dropout, Philox ({self.rng_alg or 'auto_select'})",
+                "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on for x86 CPUs)"),
+                "cuda_build": bool(tf.test.is_built_with_cuda())}

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bench import datasets, envs
@@ -90,12 +91,12 @@ def cmd_list(args, console: Console) -> int:
     for framework in FRAMEWORKS.values():
         interpreter = envs.interpreter_for(framework, {})
         if interpreter is None:
-            table.add_row(framework.name, "[red]no[/]", "", str(envs.env_dir(framework)),
-                          f"environment not built: run `bench setup {framework.name}`")
+            table.add_row(escape(framework.name), "[red]no[/]", "", str(envs.env_dir(framework)),
+                          escape(f"environment not built: run `bench setup {framework.name}`"))
             continue
         version, why_not = envs.probe(framework, interpreter.python)
-        table.add_row(framework.name, "[green]yes[/]" if version else "[red]no[/]", version or "",
-                      interpreter.python, why_not or "")
+        table.add_row(escape(framework.name), "[green]yes[/]" if version else "[red]no[/]", version or "",
+                      interpreter.python, escape(why_not or ""))
     console.print(table)
     tasks = Table(title="Tasks")
     for column in ("task", "network", "parameters", "optimizer", "batch", "datasets"):
@@ -123,7 +124,7 @@ def cmd_setup(args, console: Console) -> int:
         with console.status(f"{name}: building {envs.env_dir(framework)} from {framework.requirements.name}"):
             interpreter = envs.build_env(framework, log=lambda line: None)
         version, why_not = envs.probe(framework, interpreter.python)
-        console.print(f"{name}: " + (f"ready, {framework.distribution} {version} ({interpreter.python})"
+        console.print(escape(f"{name}: ") + (f"ready, {framework.distribution} {version} ({interpreter.python})"
                                      if version else f"[red]built but does not import: {why_not}[/]"))
     return 0
 
@@ -167,15 +168,15 @@ def cmd_parity(args, console: Console) -> int:
     for column in ("framework", "task", "loss", "kernels", "biases", "parameters", "result"):
         table.add_column(column)
     rows = parity.run_parity(interpreters, tasks, args.seed, args.timeout,
-                             on_row=lambda row: console.print(f"{row.framework} {row.task}: {row.status}"))
+                             on_row=lambda row: console.print(escape(f"{row.framework} {row.task}: {row.status}")))
     for row in rows:
         style = "green" if row.status == "pass" else "bold red"
         found, worst = row.differences or {}, row.worst or {}
-        table.add_row(row.framework, row.task, _sci(found.get("loss")),
+        table.add_row(escape(row.framework), row.task, _sci(found.get("loss")),
                       *(_sci(found.get(kind)) + (f" {worst[kind]}" if kind in worst else "")
                         for kind in ("kernel", "bias")),
                       f"{row.parameter_count:,}" if row.parameter_count else "—",
-                      f"[{style}]{row.status}[/]" + (f" {row.reason}" if row.reason else ""))
+                      f"[{style}]{row.status}[/]" + escape(f" {row.reason}" if row.reason else ""))
     console.print(table)
     return 0 if all(row.status == "pass" for row in rows) else 1
 

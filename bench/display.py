@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -38,7 +39,7 @@ class RunDisplay:
 
     def cell_started(self, index: int, total: int, cell: Cell) -> None:
         self.cell = cell
-        label = f"[{index}/{total}] {cell.cell_id}"
+        label = escape(f"[{index}/{total}] {cell.cell_id}")
         self.progress.update(self.bar, description=label)
         if not self.live:
             self.note(f"{label}: started")
@@ -46,7 +47,7 @@ class RunDisplay:
     def event(self, event: dict) -> None:
         if event.get("event") != "epoch" or self.cell is None:
             return
-        text = (f"{self.cell.cell_id}: epoch {event['epoch']}/{event['epochs']}, "
+        text = escape(f"{self.cell.cell_id}: epoch {event['epoch']}/{event['epochs']}, "
                 f"{fmt(event.get('samples_per_s'), ',.0f')} samples/s, loss {fmt(event.get('train_loss'), '.4f')}"
                 + (f", test accuracy {event['test_accuracy']:.4f}" if event.get("test_accuracy") is not None else ""))
         if self.live:
@@ -58,8 +59,8 @@ class RunDisplay:
         self.progress.advance(self.bar)
         style = STATUS_STYLE.get(record["status"], "")
         reason = f" — {record['reason']}" if record.get("reason") else ""
-        self.console.print(f"[{style}]{record['status']:>11}[/] {record['cell_id']} "
-                           f"({record['wall_time_s']:.1f} s){reason}", highlight=False, markup=True)
+        self.console.print(f"[{style}]{record['status']:>11}[/] " + escape(f"{record['cell_id']} "
+                           f"({record['wall_time_s']:.1f} s){reason}"), highlight=False)
 
 
 def summary_table(records: list[dict]) -> Table:
@@ -75,7 +76,7 @@ def summary_table(records: list[dict]) -> Table:
         rss = metrics.get("peak_host_rss_bytes")
         accuracy = metrics.get("test_accuracy")
         table.add_row(
-            f"{record['framework']} {record.get('framework_version') or ''}".strip(), record["task"],
+            escape(f"{record['framework']} {record.get('framework_version') or ''}".strip()), record["task"],
             record["dataset"],
             record["mode"], str(record["repeat"]),
             f"[{STATUS_STYLE.get(record['status'], '')}]{record['status']}[/]",

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from bench import datasets, envs, machine
 from bench.display import RunDisplay, summary_table
@@ -35,7 +36,7 @@ def resolve_dataset(task: str, settings: RunSettings, note) -> tuple[str, str | 
     for name in candidates:
         if name == datasets.SYNTHETIC:
             if not wanted:
-                note(f"[yellow]{task}: no real dataset available ({'; '.join(reasons)}); using SYNTHETIC data: "
+                note(f"[yellow]{task}: no real dataset available ({escape('; '.join(reasons))}); using SYNTHETIC data: "
                      f"throughput and memory only, no accuracy[/]")
             return name, None
         folder = datasets.locate(name, settings.data_dir)
@@ -50,7 +51,7 @@ def resolve_dataset(task: str, settings: RunSettings, note) -> tuple[str, str | 
             datasets.load(name, folder)  # read it once here: a corrupt file stops the run before any cell
             if name != candidates[0]:
                 note(f"[yellow]{task}: using {name} from {folder} instead of {candidates[0]} "
-                     f"({'; '.join(reasons)})[/]")
+                     f"({escape('; '.join(reasons))})[/]")
             return name, str(folder)
         if wanted:
             raise DataError(datasets.not_found_message(name, settings.data_dir))
@@ -65,17 +66,17 @@ def available_frameworks(settings: RunSettings, overrides: dict[str, str], note)
     build = [name for name, interpreter in found.items() if interpreter is None]
     if not settings.frameworks and len(build) < len(named):
         for name in build:
-            note(f"[dim]{name}: environment not set up; skipped (`bench setup {name}` adds it)[/]")
+            note(escape(f"{name}: environment not set up; skipped (`bench setup {name}` adds it)"))
         build = []
     for name in build:
         folder = envs.env_dir(FRAMEWORKS[name])
-        note(f"{name}: building its environment once, cached in {folder} (log: {folder}.log)")
+        note(escape(f"{name}: building its environment once, cached in {folder} (log: {folder}.log)"))
         folder.parent.mkdir(parents=True, exist_ok=True)
         try:
             with open(f"{folder}.log", "w") as log:
                 found[name] = envs.build_env(FRAMEWORKS[name], log=lambda line: print(line, file=log, flush=True))
         except UserError as error:
-            note(f"[red]{name}: unavailable: {error}[/]")
+            note("[red]" + escape(f"{name}: unavailable: {error}") + "[/]")
     ready = {name: interpreter for name, interpreter in found.items() if interpreter is not None}
     if not ready:
         raise UserError(f"no framework environment could be made ready; see `bench list` (frameworks: "

@@ -1,0 +1,238 @@
+"""Keras 3 adapter: keras.Sequential, model.compile, train_on_batch, on the backend KERAS_BACKEND names.
+
+One adapter for three frameworks: the harness sets KERAS_BACKEND (tensorflow | jax | torch) before this module
+imports keras, so the same code runs on each backend. Framework-specific choices, all written down here:
+- Modes are Keras's own `jit_compile` switch, as users set it in `model.compile`:
+  - "eager" = jit_compile=False. TensorFlow: the train step still runs as a tf.function graph, without XLA (what
+    tf.keras users got by default for years). JAX: Keras wraps nothing in jax.jit, so every op dispatches one by
+    one (truly eager, like run_eagerly=True; slow by design). torch: plain eager PyTorch.
+  - "compiled" = jit_compile=True. TensorFlow: tf.function(jit_compile=True), i.e. XLA. JAX: jax.jit (XLA) with
+    the state donated. torch: torch.compile of Keras's train step (inductor; needs a C++ compiler on CPU); Dynamo
+    breaks it into several graphs (Keras converts the NumPy batch and opens name scopes inside the step).
+    Keras's default, jit_compile="auto", resolves to True on TensorFlow and JAX and to False on torch.
+- Training: `model.train_on_batch`, the train function fit() runs, one call per harness batch. It resets the
+  loss tracker first (so it returns this batch's mean loss) and converts the loss to a Python float, so every step
+  ends with a host sync on every backend.
+- Inference: `model.predict_on_batch` (the predict function predict() runs, under the same jit_compile), which
+  returns NumPy.
+- Layout NHWC (Keras's channels_last default). Conv kernels are HWIO: the spec's OIHW is transposed (2, 3, 1, 0).
+  Dense kernels are (in, out), as in the spec. Keras's Flatten of an NHWC map orders features (H, W, C), the
+  spec's (C, H, W): the rows of the dense kernel after a Flatten are permuted on load and back in `weights()`
+  (the identity for the MLP, whose single channel makes both orders equal).
+- Adam: every argument set (beta_1, beta_2, epsilon=1e-7, amsgrad=False). Stock Keras adds epsilon to sqrt(v)
+  and folds the bias corrections into the step size ("epsilon hat"), while the spec (Kingma & Ba, Algorithm 1;
+  torch, Paddle) adds it to sqrt(v_hat): stock Keras behaves as the spec with epsilon / sqrt(1 - beta2^t), 31.6x
+  larger at step 1, which moves the MLP's weights by ~9e-2 against the others in `bench parity`. `_SpecAdam`
+  overrides Keras's own `update_step` hook with Algorithm 1 (same state, same variables, one backend-neutral
+  formula). Cost: on the torch backend Keras swaps only its exact Adam class for a fused torch._foreach version,
+  so the subclass runs Keras's generic per-variable update (4 variables for the MLP; the CNN uses SGD).
+- SGD momentum: Keras keeps v = m*v - lr*g; w += v, which equals torch's v = m*v + g; w -= lr*v for a constant
+  learning rate (the spec's). nesterov set from the spec.
+- weight_decay: None when the spec's is 0 (Keras would otherwise still run the op); Keras's weight decay is
+  decoupled (AdamW-style), not torch's L2 term, so a non-zero spec value would not mean the same thing.
+- Loss: SparseCategoricalCrossentropy(from_logits=True), mean over the batch; no metrics compiled.
+- Seeds: keras.utils.set_random_seed(seed) before the layers exist (Python, NumPy, the backend, and the seed
+  generators the Dropout layers draw at construction).
+- Device: every Keras call runs inside keras.device("cpu" | "gpu:0"), because the torch backend otherwise puts
+  everything on CUDA whenever CUDA exists; "cuda" needs the backend to see a GPU, else Unsupported.
+- Threads: each backend's defaults are left as they are and recorded in `settings()`.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import keras
+import numpy as np
+
+from bench.adapter import Adapter
+from bench.errors import Unsupported
+
+BACKEND = keras.backend.backend()
+
+
+class _SpecAdam(keras.optimizers.Adam):
+    """Adam as the spec defines it (epsilon added to sqrt(v_hat)); see the module docstring."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        ops = keras.ops
+        step = ops.cast(self.iterations + 1, variable.dtype)
+        m = self._momentums[self._get_variable_index(variable)]
+        v = self._velocities[self._get_variable_index(variable)]
+        gradient = ops.cast(gradient, variable.dtype)
+        self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
+        self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
+        m_hat = ops.divide(m, 1 - ops.power(ops.cast(self.beta_1, variable.dtype), step))
+        v_hat = ops.divide(v, 1 - ops.power(ops.cast(self.beta_2, variable.dtype), step))
+        update = ops.divide(ops.multiply(m_hat, ops.cast(learning_rate, variable.dtype)),
+                            ops.add(ops.sqrt(v_hat), self.epsilon))
+        self.assign_sub(variable, update)
+
+
+def _mnist_mlp(input_shape: tuple[int, int, int], dropout: tuple[float, ...]) -> keras.Sequential:
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        keras.layers.Flatten(),
+        keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dropout(dropout[0]),
+        keras.layers.Dense(10),
+    ])
+
+
+def _cifar_cnn(input_shape: tuple[int, int, int], dropout: tuple[float, ...]) -> keras.Sequential:
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        keras.layers.Conv2D(50, 3, padding="same", activation="relu"),
+        keras.layers.Conv2D(50, 3, padding="same"),
+        keras.layers.MaxPooling2D(2), keras.layers.ReLU(), keras.layers.Dropout(dropout[0]),
+        keras.layers.Conv2D(100, 3, padding="same", activation="relu"),
+        keras.layers.Conv2D(100, 3, padding="same"),
+        keras.layers.MaxPooling2D(2), keras.layers.ReLU(), keras.layers.Dropout(dropout[1]),
+        keras.layers.Flatten(),  # NHWC flattens in (H, W, C) order: the next kernel's rows are permuted
+        keras.layers.Dense(512, activation="relu"),
+        keras.layers.Dropout(dropout[2]),
+        keras.layers.Dense(10),
+    ])
+
+
+MODELS = {"mnist_mlp": _mnist_mlp, "cifar_cnn": _cifar_cnn}
+
+
+def _chw_to_hwc_rows(kernel: np.ndarray, shape_hwc: tuple[int, int, int]) -> np.ndarray:
+    """Dense kernel rows from the spec's (C, H, W) flatten order to Keras's (H, W, C)."""
+    height, width, channels = shape_hwc
+    return kernel.reshape(channels, height, width, -1).transpose(1, 2, 0, 3).reshape(kernel.shape)
+
+
+def _hwc_to_chw_rows(kernel: np.ndarray, shape_hwc: tuple[int, int, int]) -> np.ndarray:
+    height, width, channels = shape_hwc
+    return kernel.reshape(height, width, channels, -1).transpose(2, 0, 1, 3).reshape(kernel.shape)
+
+
+def _gpu_visible() -> bool:
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+        return bool(tf.config.list_physical_devices("GPU"))
+    if BACKEND == "jax":
+        import jax
+        return any(device.platform == "gpu" for device in jax.devices())
+    import torch
+    return torch.cuda.is_available()
+
+
+class KerasAdapter(Adapter):
+    data_layout = "NHWC"
+    has_gpu_allocator_counter = True
+
+    def __init__(self, task, device, mode, seed):
+        super().__init__(task, device, mode, seed)
+        if device == "cuda" and not _gpu_visible():
+            raise Unsupported(f"keras {keras.__version__} on {BACKEND} sees no GPU")
+        self.keras_device = "gpu:0" if device == "cuda" else "cpu"  # not "cpu:0": torch would copy
+        keras.utils.set_random_seed(seed)  # dropout masks: Dropout layers seed their generators at construction
+
+    @staticmethod
+    def framework_version() -> str:
+        if BACKEND == "tensorflow":
+            import tensorflow as backend_module
+        elif BACKEND == "jax":
+            import jax as backend_module
+        else:
+            import torch as backend_module
+        return f"{keras.__version__} ({BACKEND} {backend_module.__version__})"
+
+    def build(self, weights: dict[str, np.ndarray]) -> None:
+        channels, height, width = self.task.input_shape
+        with keras.device(self.keras_device):
+            model = MODELS[self.task.name]((height, width, channels), self.task.dropout)
+            self.layers = [layer for layer in model.layers
+                           if isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D))]
+            # the (H, W, C) shape each Flatten sees, keyed by the dense layer right after it
+            self.flatten_shapes = {id(after): tuple(layer.input.shape[1:])
+                                   for layer, after in zip(model.layers, model.layers[1:])
+                                   if isinstance(layer, keras.layers.Flatten)}
+            for spec_layer, layer in zip(self.task.layers, self.layers, strict=True):
+                kernel = weights[f"{spec_layer.name}.kernel"]
+                if isinstance(layer, keras.layers.Conv2D):
+                    kernel = kernel.transpose(2, 3, 1, 0)  # OIHW -> HWIO
+                elif id(layer) in self.flatten_shapes:
+                    kernel = _chw_to_hwc_rows(kernel, self.flatten_shapes[id(layer)])
+                layer.set_weights([kernel, weights[f"{spec_layer.name}.bias"]])
+            spec = self.task.optimizer
+            if spec.name == "adam":
+                optimizer = _SpecAdam(name="adam", learning_rate=spec.learning_rate, beta_1=spec.beta1, beta_2=spec.beta2,
+                                      epsilon=spec.epsilon, amsgrad=False, weight_decay=spec.weight_decay or None)
+            else:
+                optimizer = keras.optimizers.SGD(learning_rate=spec.learning_rate, momentum=spec.momentum,
+                                                 nesterov=spec.nesterov, weight_decay=spec.weight_decay or None)
+            model.compile(optimizer=optimizer,
+                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                          jit_compile=self.mode == "compiled")
+        if model.jit_compile != (self.mode == "compiled"):  # Keras turns it off for layers without XLA support
+            raise Unsupported(f"keras {keras.__version__} on {BACKEND} refused jit_compile for {self.task.name}")
+        self.model = model
+
+    def train_step(self, images: np.ndarray, labels: np.ndarray) -> Any:
+        with keras.device(self.keras_device):
+            return self.model.train_on_batch(images, labels, return_dict=False)  # a Python float
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        with keras.device(self.keras_device):
+            return self.model.predict_on_batch(images)
+
+    def weights(self) -> dict[str, np.ndarray]:
+        weights = {}
+        for spec_layer, layer in zip(self.task.layers, self.layers, strict=True):
+            kernel, bias = (np.asarray(value, np.float32) for value in layer.get_weights())
+            if isinstance(layer, keras.layers.Conv2D):
+                kernel = kernel.transpose(3, 2, 0, 1)  # HWIO -> OIHW
+            elif id(layer) in self.flatten_shapes:
+                kernel = _hwc_to_chw_rows(kernel, self.flatten_shapes[id(layer)])
+            weights[f"{spec_layer.name}.kernel"] = np.ascontiguousarray(kernel)
+            weights[f"{spec_layer.name}.bias"] = bias
+        return weights
+
+    def parameter_count(self) -> int:
+        return int(sum(np.prod(variable.shape) for variable in self.model.trainable_weights))
+
+    def synchronize(self) -> None:
+        if BACKEND == "jax":  # JAX dispatches asynchronously, even on CPU: the loss can be ready before the update
+            import jax
+            state = self.model.variables + self.model.optimizer.variables
+            jax.block_until_ready([variable.value for variable in state])
+        elif self.device == "cuda" and BACKEND == "tensorflow":
+            import tensorflow as tf
+            tf.test.experimental.sync_devices()
+        elif self.device == "cuda":
+            import torch
+            torch.cuda.synchronize()
+        # TensorFlow and torch on CPU: a train_on_batch or predict_on_batch call returns after its work is done
+
+    def gpu_memory_peak_bytes(self) -> int | None:
+        if self.device != "cuda":
+            return None
+        if BACKEND == "tensorflow":
+            import tensorflow as tf
+            return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+        if BACKEND == "jax":
+            import jax
+            stats = jax.devices("gpu")[0].memory_stats() or {}
+            return int(stats["peak_bytes_in_use"]) if "peak_bytes_in_use" in stats else None
+        import torch
+        return int(torch.cuda.max_memory_allocated())
+
+    def settings(self) -> dict[str, Any]:
+        settings: dict[str, Any] = {"backend": BACKEND, "jit_compile": self.model.jit_compile,
+                                    "run_eagerly": self.model.run_eagerly, "floatx": keras.config.floatx()}
+        if BACKEND == "tensorflow":
+            import tensorflow as tf
+            settings.update(intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
+                            inter_op_threads=tf.config.threading.get_inter_op_parallelism_threads())
+        elif BACKEND == "jax":
+            import jax
+            settings.update(jax_platform=jax.default_backend(), xla_flags=os.environ.get("XLA_FLAGS"))
+        else:
+            import torch
+            settings.update(intra_op_threads=torch.get_num_threads(),
+                            compile_backend="inductor" if self.model.jit_compile else None)
+        return settings

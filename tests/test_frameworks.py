@@ -1,0 +1,54 @@
+"""Every framework whose environment is set up: the contract run end to end, and parity with PyTorch.
+
+`scripts/test` (and so CI) sets up every framework first, so nothing here is skipped in CI; on a machine where a
+framework's environment is missing, its tests are skipped with the reason.
+"""
+import json
+
+import pytest
+
+from bench import envs
+from bench.registry import FRAMEWORKS
+from conftest import bench, cells
+
+READY = {name: envs.managed_python(framework) for name, framework in FRAMEWORKS.items()}
+
+
+def ready(name: str):
+    return pytest.param(name, marks=pytest.mark.skipif(READY[name] is None,
+                                                       reason=f"{name}: run `bench setup {name}` first"))
+
+
+@pytest.mark.parametrize("framework", [ready(name) for name in FRAMEWORKS])
+def test_smoke_both_tasks_both_modes(tmp_path, framework):
+    completed = bench("run", "--frameworks", framework, "--profile", "smoke", "--dataset", "synthetic",
+                      "--mode", "eager,compiled", cwd=tmp_path, timeout=1200)
+    assert completed.returncode == 0, completed.stderr
+    records = cells(tmp_path / "results")
+    assert len(records) == 4
+    for record in records:
+        assert record["status"] == "ok", f"{record['cell_id']}: {record['reason']}\n{record['log_tail']}"
+        assert record["metrics"]["train_samples_per_s"] > 0
+        assert record["framework_version"]
+
+
+@pytest.mark.parametrize("framework", [ready(name) for name in FRAMEWORKS if name != "pytorch"])
+def test_parity_with_pytorch(tmp_path, framework):
+    if READY["pytorch"] is None:
+        pytest.skip("pytorch: run `bench setup pytorch` first")
+    completed = bench("parity", "--frameworks", framework, cwd=tmp_path, timeout=1200)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert completed.stdout.count(" pass") >= 4  # reference and framework, both tasks
+
+
+def test_list_shows_every_framework_with_its_environment(tmp_path):
+    completed = bench("list", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    for name in FRAMEWORKS:
+        assert name in completed.stdout
+    assert "3,441,592" in completed.stdout and "101,770" in completed.stdout
+
+
+def test_setup_unknown_framework(tmp_path):
+    completed = bench("setup", "theano", cwd=tmp_path)
+    assert completed.returncode == 2 and "unknown framework 'theano'" in completed.stderr

@@ -19,7 +19,7 @@ loop, clocks, statistics, records), so every framework is measured by the same c
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -65,6 +65,11 @@ class Adapter(ABC):
     @abstractmethod
     def synchronize(self) -> None:
         """Block until every queued operation on the device has finished."""
+
+    @abstractmethod
+    def matmul_step(self, size: int) -> Callable[[], None]:
+        """A function multiplying two float32 `size` x `size` matrices already on the device, returning once the
+        product is finished: the harness times it for the device's peak FLOP/s as this framework reaches it."""
 
     def loss_value(self, loss: Any) -> float:
         """A loss returned by `train_step` as a Python float."""

@@ -6,6 +6,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bench import aggregate
 from bench.runner import Cell
 
 STATUS_STYLE = {"ok": "green", "failed": "bold red", "timeout": "bold red", "unsupported": "yellow",
@@ -64,24 +65,42 @@ class RunDisplay:
 
 
 def summary_table(records: list[dict]) -> Table:
-    table = Table(title="Results", caption="test acc. n/a: synthetic data has no accuracy; "
-                  "train samples/s: steady state, warm-up excluded (first step shown apart)")
+    table = Table(title="Results", caption="test acc. n/a: synthetic data has no accuracy; train samples/s: "
+                  "steady-state median [95 % interval], warm-up excluded (first step shown apart); "
+                  "latency: batch 1, median; peak RSS: the cell's processes")
     for column, justify in (("framework", "left"), ("task", "left"), ("dataset", "left"), ("mode", "left"),
                             ("rep", "right"), ("status", "left"), ("test acc.", "right"),
                             ("train samples/s", "right"), ("first step s", "right"), ("infer samples/s", "right"),
-                            ("peak RSS MiB", "right"), ("wall s", "right")):
+                            ("latency ms", "right"), ("peak RSS MiB", "right"), ("wall s", "right")):
         table.add_column(column, justify=justify)
     for record in records:
         metrics = record.get("metrics") or {}
-        rss = metrics.get("peak_host_rss_bytes")
+        rss = metrics.get("peak_host_rss_tree_bytes") or metrics.get("peak_host_rss_bytes")
         accuracy = metrics.get("test_accuracy")
+        throughput = fmt(metrics.get("train_samples_per_s"), ",.0f")
+        if metrics.get("train_samples_per_s_ci_level", 0) >= 0.95:
+            throughput += (f" [{fmt(metrics['train_samples_per_s_ci_low'], ',.0f')}–"
+                           f"{fmt(metrics['train_samples_per_s_ci_high'], ',.0f')}]")
         table.add_row(
             escape(f"{record['framework']} {record.get('framework_version') or ''}".strip()), record["task"],
             record["dataset"],
             record["mode"], str(record["repeat"]),
             f"[{STATUS_STYLE.get(record['status'], '')}]{record['status']}[/]",
             fmt(accuracy, ".4f", "n/a" if record["synthetic_data"] else "—"),
-            fmt(metrics.get("train_samples_per_s"), ",.0f"), fmt(metrics.get("first_step_s"), ".2f"),
-            fmt(metrics.get("inference_samples_per_s"), ",.0f"),
+            escape(throughput), fmt(metrics.get("first_step_s"), ".2f"),
+            fmt(metrics.get("inference_samples_per_s"), ",.0f"), fmt(metrics.get("latency_batch1_ms_p50"), ".2f"),
             fmt(rss / 2**20 if rss else None, ",.0f"), f"{record['wall_time_s']:.1f}")
     return table
+
+
+def print_headlines(console: Console, records: list[dict]) -> None:
+    """Per task, dataset and device: who leads each criterion, ties where the difference is not significant."""
+    by_setting: dict[tuple, list] = {}
+    for group in aggregate.group(records):
+        by_setting.setdefault((group.task, group.dataset, group.device), []).append(group)
+    for (task, dataset, device), groups in by_setting.items():
+        lines = aggregate.headline(groups)
+        if lines and len(groups) > 1:
+            console.print(escape(f"{task} on {dataset} ({device}):"), style="bold", highlight=False)
+            for line in lines:
+                console.print(escape(f"  {line}"), highlight=False)

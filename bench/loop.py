@@ -18,6 +18,12 @@ from bench.adapter import Adapter
 WARMUP_STEPS = 10  # first steps of the run: tracing, compilation, autotuning; reported, never in steady state
 WINDOW_STEPS = 10  # steady-state steps timed together between two synchronisations
 EVAL_BATCH_SIZE = 1000
+INFERENCE_BATCH_SIZES = (1, 32, 256, EVAL_BATCH_SIZE)  # throughput per batch size, each after one warm batch
+INFERENCE_SAMPLES = 2048  # samples predicted per batch size (at most the test set; batch 1 uses LATENCY_CALLS)
+LATENCY_CALLS = 200  # single-sample predictions timed one by one, after LATENCY_WARMUP_CALLS untimed ones
+LATENCY_WARMUP_CALLS = 10
+PEAK_MATMUL_SIZE = {"cpu": 2048, "cuda": 8192}
+PEAK_MATMUL_CALLS = 5  # timed products after two warm ones; the fastest gives the peak
 
 
 def epoch_order(num_samples: int, seed: int, epoch: int) -> np.ndarray:
@@ -133,3 +139,49 @@ def run_training(adapter: Adapter, train: tuple[np.ndarray, np.ndarray], test: t
     _, _, warm_eval_s = evaluate(adapter, *test)  # a second, warm pass: the first may include compilation
     result.inference_samples_per_s = len(test[0]) / warm_eval_s
     return result
+
+
+def measure_inference(adapter: Adapter, images: np.ndarray) -> dict[str, float]:
+    """Inference samples/s per batch size (as strings, for JSON), over the same INFERENCE_SAMPLES test images.
+
+    One untimed batch of each size first: a new input shape can trigger tracing or compilation. Batch sizes
+    larger than the test set are left out. Batch 1 is `measure_latency`'s job.
+    """
+    samples = min(len(images), INFERENCE_SAMPLES)
+    throughput = {}
+    for batch_size in INFERENCE_BATCH_SIZES:
+        if batch_size == 1 or batch_size > samples:
+            continue
+        adapter.predict(images[:batch_size])
+        starts = range(0, samples - batch_size + 1, batch_size)
+        start_time = time.perf_counter()
+        for begin in starts:
+            adapter.predict(images[begin:begin + batch_size])  # returns NumPy: the work is finished
+        throughput[str(batch_size)] = len(starts) * batch_size / (time.perf_counter() - start_time)
+    return throughput
+
+
+def measure_latency(adapter: Adapter, images: np.ndarray, calls: int = LATENCY_CALLS) -> list[float]:
+    """Milliseconds of each of `calls` single-sample predictions (test images in turn), after a warm-up."""
+    for index in range(LATENCY_WARMUP_CALLS):
+        adapter.predict(images[index % len(images)][None])
+    latencies = []
+    for index in range(calls):
+        sample = images[index % len(images)][None]
+        start_time = time.perf_counter()
+        adapter.predict(sample)
+        latencies.append((time.perf_counter() - start_time) * 1000)
+    return latencies
+
+
+def measure_peak_flops(adapter: Adapter) -> float:
+    """The device's peak float32 FLOP/s as this framework reaches it: the fastest of a few large products."""
+    size = PEAK_MATMUL_SIZE[adapter.device]
+    step = adapter.matmul_step(size)
+    step(), step()
+    fastest = float("inf")
+    for _ in range(PEAK_MATMUL_CALLS):
+        start_time = time.perf_counter()
+        step()
+        fastest = min(fastest, time.perf_counter() - start_time)
+    return 2 * size ** 3 / fastest

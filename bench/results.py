@@ -14,7 +14,7 @@ from pathlib import Path
 from bench.errors import UserError
 from bench.protocol import write_json_atomic
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "cell.schema.json"
 
 
@@ -49,7 +49,20 @@ def check_version(document: dict, path: Path) -> dict:
     if version > SCHEMA_VERSION:
         raise UserError(f"{path}: written by a newer bench (schema {version}, this one reads up to "
                         f"{SCHEMA_VERSION}); upgrade bench to read it")
-    return document  # version 1 is the first: no migrations yet
+    if version == 1:
+        document = _update_to_2(document)
+    return document
+
+
+def _update_to_2(document: dict) -> dict:
+    """Version 2 added confidence intervals, latency, inference by batch size, time-to-accuracy, sampled and NVML
+    memory and FLOP/s; a version-1 record has none of them: they become null (not measured), never zero."""
+    schema = json.loads(SCHEMA_PATH.read_text())
+    document = {**document, "schema_version": 2}
+    document.setdefault("gpu_policy", None)
+    if isinstance(document.get("metrics"), dict):
+        document["metrics"] = {**dict.fromkeys(schema["properties"]["metrics"]["properties"]), **document["metrics"]}
+    return document
 
 
 def validate_cell(document: dict, path: Path) -> dict:

@@ -19,16 +19,23 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from bench import metrics
 from bench.envs import Interpreter
 from bench.protocol import CellConfig, parse_event
 from bench.registry import FRAMEWORKS, SOURCE_ROOT
 from bench.results import SCHEMA_VERSION, RunStore
+from bench.sampler import MemoryPeaks, MemorySampler
 from bench.settings import RunSettings
+from bench.spec import TASKS
 
 LOG_TAIL_LINES = 40
 _SIGNAL_HINTS = {signal.SIGKILL: "killed (SIGKILL): most often the kernel's out-of-memory killer",
                  signal.SIGSEGV: "crashed with a segmentation fault (SIGSEGV)",
                  signal.SIGABRT: "aborted (SIGABRT)"}
+#: Set for every GPU cell and recorded with it: each framework allocates as it goes instead of reserving the device
+#: up front (so memory figures compare), and float32 means float32 (no TF32 in cuBLAS/cuDNN for anyone).
+GPU_POLICY = {"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+              "FLAGS_allocator_strategy": "auto_growth", "NVIDIA_TF32_OVERRIDE": "0"}
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,7 @@ class ChildOutcome:
     started_at: str
     finished_at: str
     log_tail: str
+    memory: MemoryPeaks
 
 
 def run_child(config: CellConfig, python: str, log_path: Path, timeout_s: float,
@@ -87,21 +95,26 @@ def run_child(config: CellConfig, python: str, log_path: Path, timeout_s: float,
     started_at, clock = _now(), time.perf_counter()
     with open(log_path, "w") as log:
         process = subprocess.Popen([python, "-m", "frameworks.cell", str(config_path)],
-                                   cwd=SOURCE_ROOT, env=child_environment(config.framework),
+                                   cwd=SOURCE_ROOT, env=child_environment(config.framework, config.device),
                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, errors="replace", start_new_session=True)
-        reader = threading.Thread(target=_pump, args=(process, log, tail, on_event), daemon=True)
-        reader.start()
-        timed_out = False
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill(process)
-        except BaseException:  # Ctrl-C: no half-finished cell is recorded
-            _kill(process)
-            raise
-        reader.join(timeout=10)
+        with MemorySampler(process.pid, gpu=config.device != "cpu") as sampler:
+            def handle(event: dict) -> None:
+                if event.get("event") == "phase":
+                    sampler.set_phase(event.get("name", ""))
+                on_event(event)
+            reader = threading.Thread(target=_pump, args=(process, log, tail, handle), daemon=True)
+            reader.start()
+            timed_out = False
+            try:
+                process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                _kill(process)
+            except BaseException:  # Ctrl-C: no half-finished cell is recorded
+                _kill(process)
+                raise
+            reader.join(timeout=10)
     wall = time.perf_counter() - clock
     signal_name = None
     if timed_out:
@@ -111,7 +124,8 @@ def run_child(config: CellConfig, python: str, log_path: Path, timeout_s: float,
     else:
         reason, signal_name = _failure_reason(process.returncode)
         document = {"status": "failed", "reason": reason + (f"; last log line: {tail[-1]}" if tail else "")}
-    return ChildOutcome(document, process.returncode, signal_name, wall, started_at, _now(), "\n".join(tail))
+    return ChildOutcome(document, process.returncode, signal_name, wall, started_at, _now(), "\n".join(tail),
+                        sampler.peaks())
 
 
 def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: Interpreter,
@@ -126,6 +140,10 @@ def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: In
             train_samples=settings.train_samples_for(cell.task), test_samples=settings.test_samples_for(cell.task),
             spawned_at=time.time(), result_path=str(Path(scratch) / "result.json"))
         outcome = run_child(config, interpreter.python, log_path, settings.timeout_s, on_event)
+    document = outcome.document
+    if document.get("status") == "ok":
+        document = {**document, "metrics": metrics.derive(document["metrics"], document["epochs_detail"],
+                                                          TASKS[cell.task], cell.dataset, outcome.memory)}
     record = {
         "schema_version": SCHEMA_VERSION, "run_id": store.run_id, "cell_id": cell.cell_id,
         "framework": cell.framework, "task": cell.task, "dataset": cell.dataset,
@@ -136,20 +154,23 @@ def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: In
         "exit_code": outcome.exit_code, "signal": outcome.signal, "wall_time_s": outcome.wall_time_s,
         "started_at": outcome.started_at, "finished_at": outcome.finished_at,
         "log_path": str(log_path.relative_to(store.folder)), "log_tail": outcome.log_tail,
-        **outcome.document,
+        "gpu_policy": GPU_POLICY if cell.device != "cpu" else None,
+        **document,
     }
     store.write_cell(record)
     return record
 
 
-def child_environment(framework: str) -> dict[str, str]:
+def child_environment(framework: str, device: str = "cpu") -> dict[str, str]:
     """The child's environment: ours, this source tree first on the path, and the framework's own variables.
 
     Every framework gets every core: OMP_NUM_THREADS defaults to the core count (Paddle would otherwise force
     it to 1 on import, and a benchmark must not hand one framework half the machine). A value the user set wins.
+    GPU cells get GPU_POLICY.
     """
     return {"OMP_NUM_THREADS": str(os.cpu_count() or 1), **os.environ, "PYTHONPATH": str(SOURCE_ROOT),
-            "PYTHONUNBUFFERED": "1", **dict(FRAMEWORKS[framework].environment)}
+            "PYTHONUNBUFFERED": "1", **(GPU_POLICY if device != "cpu" else {}),
+            **dict(FRAMEWORKS[framework].environment)}
 
 
 def _pump(process: subprocess.Popen, log, tail: deque, on_event: Callable[[dict], None]) -> None:

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from bench import datasets, envs, machine
-from bench.display import RunDisplay, summary_table
+from bench.display import RunDisplay, print_headlines, summary_table
 from bench.errors import DataError, UserError
 from bench.registry import FRAMEWORKS
 from bench.results import RunStore, new_run_id
@@ -132,4 +132,5 @@ def run(settings: RunSettings, overrides: dict[str, str], results_root: Path, re
             display.cell_finished(record)
     records = store.cells()
     console.print(summary_table(records))
+    print_headlines(console, records)
     return store, records

@@ -33,14 +33,18 @@ class Dense:
     def fans(self) -> tuple[int, int]:
         return self.in_features, self.out_features
 
+    def forward_flops(self) -> int:
+        return 2 * self.in_features * self.out_features
+
 
 @dataclass(frozen=True)
 class Conv:
-    """A 3x3 'same'-padded, stride-1 convolution."""
+    """A 3x3 'same'-padded, stride-1 convolution on `size` x `size` feature maps."""
     name: str
     in_channels: int
     out_channels: int
     relu: bool
+    size: int
     kernel: int = 3
 
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -51,6 +55,9 @@ class Conv:
     def fans(self) -> tuple[int, int]:
         area = self.kernel * self.kernel
         return self.in_channels * area, self.out_channels * area
+
+    def forward_flops(self) -> int:
+        return 2 * self.in_channels * self.kernel * self.kernel * self.out_channels * self.size * self.size
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,13 @@ class Task:
     def parameter_count(self) -> int:
         return sum(int(np.prod(shape)) for shape in self.weight_shapes.values())
 
+    @property
+    def train_flops_per_sample(self) -> int:
+        """Floating-point operations of one training sample: 2 per multiply-add of the dense and conv layers,
+        times 3 for forward, gradient of the activations and gradient of the weights (the usual convention;
+        activations, pooling, loss and optimizer are not counted, so utilisation is slightly understated)."""
+        return 3 * sum(layer.forward_flops() for layer in self.layers)
+
 
 def initial_weights(task: Task, seed: int) -> dict[str, np.ndarray]:
     """Glorot-uniform kernels and zero biases, float32, drawn in layer order from one seeded generator.
@@ -134,10 +148,10 @@ CIFAR_CNN = Task(
     input_shape=(3, 32, 32),
     num_classes=10,
     layers=(
-        Conv("conv1", 3, 50, relu=True),
-        Conv("conv2", 50, 50, relu=False),
-        Conv("conv3", 50, 100, relu=True),
-        Conv("conv4", 100, 100, relu=False),
+        Conv("conv1", 3, 50, relu=True, size=32),
+        Conv("conv2", 50, 50, relu=False, size=32),
+        Conv("conv3", 50, 100, relu=True, size=16),
+        Conv("conv4", 100, 100, relu=False, size=16),
         Dense("dense1", 100 * 8 * 8, 512, relu=True),
         Dense("dense2", 512, 10, relu=False),
     ),

@@ -42,6 +42,12 @@ def _load_data(config: protocol.CellConfig, task: spec.Task, layout: str):
     return train, test, data.synthetic
 
 
+def _enter_phase(name: str, settle_s: float = 0.0) -> None:
+    """Tell the parent's memory sampler which phase starts; `settle_s` gives it time to take samples first."""
+    protocol.emit("phase", name=name)
+    time.sleep(settle_s)
+
+
 def run(config: protocol.CellConfig) -> dict:
     task = spec.TASKS[config.task]
     phases = {"startup_s": _started - config.spawned_at}
@@ -57,15 +63,28 @@ def run(config: protocol.CellConfig) -> dict:
     phases["data_s"] = time.perf_counter() - clock
     protocol.emit("data", train_samples=len(train[0]), test_samples=len(test[0]), synthetic=synthetic)
 
-    clock = time.perf_counter()
     adapter = adapter_class(task, config.device, config.mode, config.seed)
+    if config.device != "cpu":  # the idle-context baseline of GPU memory: context and BLAS handle, no model yet
+        adapter.matmul_step(1)()
+        _enter_phase("device_ready", settle_s=0.3)
+    _enter_phase("build")
+    clock = time.perf_counter()
     adapter.build(spec.initial_weights(task, config.seed))
     adapter.synchronize()
     phases["build_s"] = time.perf_counter() - clock
 
+    _enter_phase("train")
     result = loop.run_training(adapter, train, test, config.epochs, config.batch_size, config.seed,
                                measure_accuracy=not synthetic, emit=protocol.emit)
+    _enter_phase("inference")
+    clock = time.perf_counter()
+    inference_by_batch = loop.measure_inference(adapter, test[0])
+    latencies_ms = loop.measure_latency(adapter, test[0])
+    phases["inference_s"] = time.perf_counter() - clock
     gpu_peak = adapter.gpu_memory_peak_bytes()
+    host_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    _enter_phase("peak_matmul", settle_s=0.1)  # memory was read above: the product's operands are not the model's
+    peak_flops = loop.measure_peak_flops(adapter)
     document.update(
         framework_settings=adapter.settings(),
         train_samples=len(train[0]), test_samples=len(test[0]), synthetic_data=synthetic,
@@ -80,10 +99,13 @@ def run(config: protocol.CellConfig) -> dict:
             "train_samples_per_s_windows": result.window_samples_per_s,
             "eval_s": result.eval_s,
             "inference_samples_per_s": result.inference_samples_per_s,
+            "inference_samples_per_s_by_batch": inference_by_batch,
+            "latency_batch1_ms_samples": latencies_ms,
+            "device_peak_flops_per_s": peak_flops,
             "test_accuracy": result.test_accuracy,
             "test_loss": result.test_loss,
             "final_train_loss": result.epochs[-1]["train_loss"],
-            "peak_host_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "peak_host_rss_bytes": host_peak,
             "peak_gpu_allocated_bytes": gpu_peak,
             "peak_gpu_reason": None if gpu_peak is not None else (
                 "no GPU used (device cpu)" if config.device == "cpu" else "framework has no allocator counter"),

@@ -40,7 +40,7 @@ imports keras, so the same code runs on each backend. Framework-specific choices
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 import keras
 import numpy as np
@@ -207,6 +207,19 @@ class KerasAdapter(Adapter):
             import torch
             torch.cuda.synchronize()
         # TensorFlow and torch on CPU: a train_on_batch or predict_on_batch call returns after its work is done
+
+    def matmul_step(self, size: int) -> Callable[[], None]:
+        with keras.device(self.keras_device):
+            a, b = (keras.random.uniform((size, size), seed=seed) for seed in (1, 2))
+
+        def step() -> None:
+            with keras.device(self.keras_device):
+                product = keras.ops.matmul(a, b)
+            if BACKEND == "jax":
+                product.block_until_ready()
+            else:
+                self.synchronize()
+        return step
 
     def gpu_memory_peak_bytes(self) -> int | None:
         if self.device != "cuda":

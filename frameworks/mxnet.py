@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
+from typing import Any, Callable
 
 import mxnet as mx
 import numpy as np
@@ -174,6 +174,13 @@ class MXNetAdapter(Adapter):
 
     def synchronize(self) -> None:
         mx.nd.waitall()
+
+    def matmul_step(self, size: int) -> Callable[[], None]:
+        a, b = (mx.nd.random.uniform(shape=(size, size), ctx=self.context) for _ in range(2))
+
+        def step() -> None:
+            mx.nd.dot(a, b).wait_to_read()
+        return step
 
     def gpu_memory_peak_bytes(self) -> int | None:
         return None  # no allocator peak counter in MXNet: its GPU memory comes from NVML only

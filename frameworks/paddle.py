@@ -31,7 +31,7 @@ Framework-specific choices, all written down here:
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import paddle
@@ -138,6 +138,14 @@ class PaddleAdapter(Adapter):
     def synchronize(self) -> None:
         if self.device == "cuda":  # CPU kernels run synchronously: nothing is queued
             paddle.device.cuda.synchronize()
+
+    def matmul_step(self, size: int) -> Callable[[], None]:
+        a, b = paddle.rand([size, size]), paddle.rand([size, size])  # on the device set in __init__
+
+        def step() -> None:
+            paddle.matmul(a, b)
+            self.synchronize()
+        return step
 
     def gpu_memory_peak_bytes(self) -> int | None:
         if self.device != "cuda":

@@ -13,7 +13,7 @@ Framework-specific choices, all written down here:
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -116,6 +116,14 @@ class PyTorchAdapter(Adapter):
     def synchronize(self) -> None:
         if self.torch_device.type == "cuda":
             torch.cuda.synchronize(self.torch_device)
+
+    def matmul_step(self, size: int) -> Callable[[], None]:
+        a, b = (torch.rand(size, size, device=self.torch_device) for _ in range(2))
+
+        def step() -> None:
+            torch.mm(a, b)
+            self.synchronize()
+        return step
 
     def gpu_memory_peak_bytes(self) -> int | None:
         if self.torch_device.type != "cuda":

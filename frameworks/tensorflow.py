@@ -38,7 +38,7 @@ Framework-specific choices, all written down here:
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
@@ -205,6 +205,16 @@ class TensorFlowAdapter(Adapter):
 
     def synchronize(self) -> None:
         tf.test.experimental.sync_devices()
+
+    def matmul_step(self, size: int) -> Callable[[], None]:
+        with tf.device(self.tf_device):
+            a, b = (tf.random.uniform((size, size), seed=seed) for seed in (1, 2))
+
+        def step() -> None:
+            with tf.device(self.tf_device):
+                tf.matmul(a, b)
+            self.synchronize()
+        return step
 
     def gpu_memory_peak_bytes(self) -> int | None:
         if self.device != "cuda":

@@ -28,8 +28,23 @@ def test_smoke_both_tasks_both_modes(tmp_path, framework):
     assert len(records) == 4
     for record in records:
         assert record["status"] == "ok", f"{record['cell_id']}: {record['reason']}\n{record['log_tail']}"
-        assert record["metrics"]["train_samples_per_s"] > 0
         assert record["framework_version"]
+        assert_measurements_plausible(record["metrics"])
+
+
+def assert_measurements_plausible(metrics: dict) -> None:
+    """What a missing synchronisation or a mis-wired phase would break: work counted before it finished shows
+    up as more FLOP/s than the device has, or as training faster than the framework's own peak allows."""
+    assert metrics["train_samples_per_s"] > 0
+    assert metrics["train_samples_per_s_ci_low"] <= metrics["train_samples_per_s"] \
+        <= metrics["train_samples_per_s_ci_high"]
+    assert 0 < metrics["device_peak_flops_per_s"] < 5e12  # two CPU cores: no more than a few hundred GFLOP/s
+    assert 0 < metrics["utilisation_percent"] < 100
+    assert 0 < metrics["latency_batch1_ms_p50"] <= metrics["latency_batch1_ms_p90"] <= metrics["latency_batch1_ms_p99"]
+    assert set(metrics["inference_samples_per_s_by_batch"]) == {"32"}  # smoke test sets hold 128 to 256 images
+    assert metrics["peak_host_rss_tree_bytes"] > 50 * 2**20
+    assert metrics["peak_gpu_allocated_bytes"] is None and metrics["peak_gpu_reason"] == "no GPU used (device cpu)"
+    assert metrics["time_to_first_step_s"] > metrics["first_step_s"] > 0
 
 
 @pytest.mark.parametrize("framework", [ready(name) for name in FRAMEWORKS if name != "pytorch"])

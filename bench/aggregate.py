@@ -1,0 +1,121 @@
+"""From cell records to answers: cells grouped across repeats, and who leads each criterion — with ties.
+
+A group is one (task, dataset, device, framework, mode) over its repeats. Its evidence for a criterion is the
+per-repeat values when it has two or more successful repeats (the honest unit of replication: a fresh process
+each), else the one cell's own samples (throughput windows, single-sample latencies) or its single value.
+`bench.stats.compare` decides every "better than"; the terminal summary and the report both use `leaders`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bench import stats
+
+
+@dataclass(frozen=True)
+class Criterion:
+    title: str
+    field: str  # the metric compared
+    higher_is_better: bool
+    unit: str
+    samples_field: str | None = None  # within-cell samples, the evidence when there is one repeat
+    noise: float | None = None  # run-to-run relative standard deviation of a single value (README: how measured)
+    proportion: bool = False
+
+
+#: Run-to-run noise of single values, measured as the coefficient of variation over 5 repeats of every framework
+#: on both tasks (`scripts/bench run --profile smoke --dataset synthetic --repeats 5`), rounded up.
+PEAK_MEMORY_NOISE = 0.02
+STARTUP_NOISE = 0.10
+
+CRITERIA = (
+    Criterion("fastest to train", "train_samples_per_s", True, "samples/s", "train_samples_per_s_windows"),
+    Criterion("fastest to infer (batch 1)", "latency_batch1_ms_p50", False, "ms", "latency_batch1_ms_samples"),
+    Criterion("most accurate", "test_accuracy", True, "", proportion=True),
+    Criterion("leanest in host memory", "peak_host_rss_tree_bytes", False, "bytes", noise=PEAK_MEMORY_NOISE),
+    Criterion("leanest in GPU memory", "peak_gpu_nvml_bytes", False, "bytes", noise=PEAK_MEMORY_NOISE),
+    Criterion("quickest to start", "time_to_first_step_s", False, "s", noise=STARTUP_NOISE),
+)
+
+
+@dataclass
+class Group:
+    task: str
+    dataset: str
+    device: str
+    framework: str
+    mode: str
+    records: list[dict] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.framework} {self.mode}"
+
+    @property
+    def ok(self) -> list[dict]:
+        return [record for record in self.records if record["status"] == "ok"]
+
+    def values(self, name: str) -> list[float]:
+        """The metric's value in each successful repeat (nulls left out)."""
+        return [record["metrics"][name] for record in self.ok if record["metrics"].get(name) is not None]
+
+    def summary(self, name: str) -> stats.Summary | None:
+        """Median and confidence interval of the metric across repeats."""
+        values = self.values(name)
+        return stats.summarize(values) if values else None
+
+    def central(self, name: str) -> float | None:
+        values = self.values(name)
+        return float(np.median(values)) if values else None
+
+    def evidence(self, criterion: Criterion) -> stats.Measure:
+        values = self.values(criterion.field)
+        if len(values) == 1 and criterion.samples_field:
+            values = self.ok[0]["metrics"].get(criterion.samples_field) or values
+        trials = self.ok[0].get("test_samples") if criterion.proportion and self.ok else None
+        return stats.Measure(tuple(values), criterion.higher_is_better, trials=trials, noise=criterion.noise)
+
+
+def group(records: list[dict]) -> list[Group]:
+    groups: dict[tuple, Group] = {}
+    for record in records:
+        key = (record["task"], record["dataset"], record["device"], record["framework"], record["mode"])
+        groups.setdefault(key, Group(*key)).records.append(record)
+    return list(groups.values())
+
+
+@dataclass(frozen=True)
+class Leadership:
+    criterion: Criterion
+    leader: Group
+    tied: list[Group]  # not significantly different from the leader
+    verdicts: dict[str, stats.Verdict]  # leader against every other contender, by label
+
+
+def leaders(groups: list[Group], criterion: Criterion) -> Leadership | None:
+    """The best group on CRITERION among those that measured it, and those it does not beat significantly."""
+    contenders = [g for g in groups if g.central(criterion.field) is not None]
+    if not contenders:
+        return None
+    sign = 1 if criterion.higher_is_better else -1
+    best = max(contenders, key=lambda g: sign * g.central(criterion.field))
+    verdicts = {g.label: stats.compare(best.evidence(criterion), g.evidence(criterion))
+                for g in contenders if g is not best}
+    tied = [g for g in contenders if g is not best and verdicts[g.label].winner == "tie"]
+    return Leadership(criterion, best, tied, verdicts)
+
+
+def headline(groups: list[Group]) -> list[str]:
+    """One sentence per criterion for the groups of one task, dataset and device."""
+    lines = []
+    for criterion in CRITERIA:
+        lead = leaders(groups, criterion)
+        if lead is None:
+            continue
+        sentence = f"{criterion.title}: {lead.leader.label}"
+        if lead.tied:
+            sentence += " — tied with " + ", ".join(g.label for g in lead.tied) + " (not significant at 95 %)"
+        lines.append(sentence)
+    return lines

@@ -1,0 +1,99 @@
+"""bench.stats, bench.metrics and bench.aggregate against hand-computed values (no framework needed)."""
+import json
+import math
+
+import pytest
+
+from bench import aggregate, metrics, results, stats
+from bench.sampler import MemoryPeaks
+from bench.spec import TASKS
+
+
+@pytest.mark.parametrize("n, ranks, coverage", [
+    (5, (1, 5), 1 - 2 / 32),  # below 6 values no interval reaches 95 %: the range, with its true coverage
+    (6, (1, 6), 1 - 2 / 64),
+    (10, (2, 9), 1 - 2 * 11 / 1024),  # P(Binomial(10, 1/2) <= 1) = 11/1024
+    (20, (6, 15), 1 - 2 * 21700 / 2**20),  # P(Binomial(20, 1/2) <= 5) = 21700/2^20
+])
+def test_median_interval_ranks_and_exact_coverage(n, ranks, coverage):
+    lo, hi, level = stats.median_ci_ranks(n)
+    assert (lo, hi) == ranks
+    assert level == pytest.approx(coverage)
+
+
+def test_summary_of_one_to_ten():
+    summary = stats.summarize([7, 3, 10, 1, 5, 2, 9, 4, 8, 6])
+    assert (summary.n, summary.median, summary.ci_low, summary.ci_high) == (10, 5.5, 2, 9)
+    assert summary.cv == pytest.approx(math.sqrt(55 / 6) / 5.5)
+
+
+def test_accuracy_difference_needs_significance():
+    def accuracy(value):
+        return stats.Measure((value,), higher_is_better=True, trials=10_000)
+    # pooled 0.855, standard error 0.00498: z = 2.008, p = 0.045
+    verdict = stats.compare(accuracy(0.86), accuracy(0.85))
+    assert verdict.winner == "a" and verdict.p_value == pytest.approx(0.0446, abs=5e-4)
+    assert stats.compare(accuracy(0.855), accuracy(0.85)).winner == "tie"  # z = 1.0
+
+
+def test_welch_on_logs():
+    a = stats.Measure(tuple(math.exp(x) for x in (0, 1, 2)), higher_is_better=True)
+    b = stats.Measure(tuple(math.exp(x) for x in (3, 4, 5)), higher_is_better=True)
+    verdict = stats.compare(a, b)  # t = 3.674 on 4 degrees of freedom: 0.02 < p < 0.05
+    assert verdict.winner == "b" and 0.02 < verdict.p_value < 0.05
+    assert stats.compare(stats.Measure(a.values, higher_is_better=False), b).winner == "a"
+
+
+def test_single_values_use_the_stated_noise_or_tie():
+    def memory(value, noise=0.02):
+        return stats.Measure((value,), higher_is_better=False, noise=noise)
+    assert stats.compare(memory(110), memory(100)).winner == "b"  # log ratio 0.095 = 3.4 noise units
+    assert stats.compare(memory(103), memory(100)).winner == "tie"  # 1.05 units
+    assert stats.compare(memory(200, None), memory(100, None)).method.startswith("one value and no stated noise")
+
+
+def test_time_to_accuracy_is_the_first_epoch_reaching_the_target():
+    epochs = [{"epoch": 1, "test_accuracy": 0.83, "cumulative_train_time_s": 5.0},
+              {"epoch": 2, "test_accuracy": 0.858, "cumulative_train_time_s": 9.5},
+              {"epoch": 3, "test_accuracy": 0.87, "cumulative_train_time_s": 14.0}]
+    reached = metrics.time_to_accuracy(epochs, TASKS["mnist_mlp"], "fashion-mnist")
+    assert (reached["accuracy_target"], reached["time_to_accuracy_s"], reached["time_to_accuracy_epoch"]) == \
+        (0.85, 9.5, 2)
+    missed = metrics.time_to_accuracy(epochs[:1], TASKS["mnist_mlp"], "fashion-mnist")
+    assert missed["time_to_accuracy_s"] is None and missed["time_to_accuracy_reason"] == "not reached in 1 epoch(s)"
+
+
+def test_derived_fields_and_utilisation():
+    child = {"startup_s": 0.5, "import_s": 2.0, "build_s": 0.5, "first_step_s": 1.0,
+             "train_samples_per_s_windows": [float(v) for v in range(100, 110)],
+             "latency_batch1_ms_samples": [float(v) for v in range(1, 101)], "device_peak_flops_per_s": 1e11}
+    derived = metrics.derive(child, [], TASKS["cifar_cnn"], "synthetic", MemoryPeaks(123, None, None, "cpu"))
+    assert derived["time_to_first_step_s"] == 4.0
+    assert (derived["train_samples_per_s"], derived["train_samples_per_s_ci_low"]) == (104.5, 101)
+    assert derived["latency_batch1_ms_p50"] == pytest.approx(50.5)
+    assert derived["utilisation_percent"] == pytest.approx(373_585_920 * 104.5 / 1e11 * 100)
+    assert derived["peak_host_rss_tree_bytes"] == 123 and derived["peak_gpu_nvml_bytes"] is None
+
+
+def _record(framework, windows, rss):
+    return {"task": "mnist_mlp", "dataset": "synthetic", "device": "cpu", "framework": framework, "mode": "eager",
+            "status": "ok", "test_samples": 100,
+            "metrics": {"train_samples_per_s": sorted(windows)[len(windows) // 2],
+                        "train_samples_per_s_windows": windows, "peak_host_rss_tree_bytes": rss}}
+
+
+def test_headline_names_a_leader_only_when_significant():
+    records = [_record("fast", [200.0, 210, 190, 205, 195], 500e6), _record("slow", [100.0, 105, 95, 102, 98], 505e6),
+               _record("also-fast", [205.0, 190, 200, 212, 196], 900e6)]
+    lines = aggregate.headline(aggregate.group(records))
+    assert lines[0].startswith("fastest to train: ") and "tied with" in lines[0] and "slow" not in lines[0]
+    assert lines[1] == "leanest in host memory: fast eager — tied with slow eager (not significant at 95 %)"
+
+
+def test_version_1_records_migrate_with_new_fields_null(tmp_path):
+    path = tmp_path / "cell.json"
+    old = {"schema_version": 1, "status": "ok", "metrics": {"train_samples_per_s": 5.0}}
+    path.write_text(json.dumps(old))
+    migrated = results.check_version(results.read_json(path, "cell record"), path)
+    assert migrated["schema_version"] == 2 and migrated["metrics"]["train_samples_per_s"] == 5.0
+    assert migrated["metrics"]["latency_batch1_ms_p99"] is None and migrated["gpu_policy"] is None

@@ -41,7 +41,8 @@ def assert_measurements_plausible(metrics: dict) -> None:
     assert 0 < metrics["device_peak_flops_per_s"] < 5e12  # two CPU cores: no more than a few hundred GFLOP/s
     assert 0 < metrics["utilisation_percent"] < 100
     assert 0 < metrics["latency_batch1_ms_p50"] <= metrics["latency_batch1_ms_p90"] <= metrics["latency_batch1_ms_p99"]
-    assert set(metrics["inference_samples_per_s_by_batch"]) == {"32"}  # smoke test sets hold 128 to 256 images
+    by_batch = metrics["inference_samples_per_s_by_batch"]
+    assert "32" in by_batch and "1000" not in by_batch and min(by_batch.values()) > 0  # smoke: 128-256 test images
     assert metrics["peak_host_rss_tree_bytes"] > 50 * 2**20
     assert metrics["peak_gpu_allocated_bytes"] is None and metrics["peak_gpu_reason"] == "no GPU used (device cpu)"
     assert metrics["time_to_first_step_s"] > metrics["first_step_s"] > 0

@@ -113,7 +113,7 @@ def headline(groups: list[Group]) -> list[str]:
     lines = []
     for criterion in CRITERIA:
         lead = leaders(groups, criterion)
-        if lead is None:
+        if lead is None or not lead.verdicts:  # a leader needs at least one contender that measured it too
             continue
         sentence = f"{criterion.title}: {lead.leader.label}"
         if lead.tied:

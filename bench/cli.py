@@ -1,4 +1,4 @@
-"""The `bench` command: list, setup, run.
+"""The `bench` command: list, setup, run, parity, report, compare.
 
 User errors (unknown names, bad numbers, missing or corrupt files) print one line and exit 2; anything else is a
 bug and keeps its traceback.
@@ -15,6 +15,7 @@ from rich.table import Table
 
 from bench import datasets, envs
 from bench.errors import UserError
+from bench.report import FORMATS as REPORT_FORMATS
 from bench.registry import FRAMEWORKS, resolve_framework
 from bench.settings import DEVICES, MODES, RunSettings, parse_datasets, split_list
 from bench.spec import PROFILES, TASKS
@@ -72,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run FRAMEWORK with this interpreter instead of its managed environment")
     run.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: results)")
     run.add_argument("--resume", metavar="RUN_ID", help="run only the cells missing from this run")
+    run.add_argument("--reports", type=Path, default=Path("reports"),
+                     help="where the end-of-run HTML report goes (default: reports)")
 
     parity = commands.add_parser("parity", help="prove every adapter computes the spec: losses and weights after "
                                                 "a few steps with dropout off, against PyTorch")
@@ -81,7 +84,27 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--timeout", type=_positive_float, default=600.0, help="seconds per framework and task")
     parity.add_argument("--python", action="append", metavar="FRAMEWORK=PATH",
                         help="run FRAMEWORK with this interpreter instead of its managed environment")
+    parity.add_argument("--out", type=Path, default=Path("results"),
+                        help="results folder; the table is kept there as parity-latest.json for reports")
+
+    report = commands.add_parser("report", help="rebuild a report from stored results (several runs combine)")
+    report.add_argument("runs", nargs="+", metavar="RUN", help="a run id under --out, or a run folder")
+    report.add_argument("--format", choices=REPORT_FORMATS, default="html",
+                        help="html (default: the interactive page), md (GitHub) or csv (spreadsheets)")
+    _report_paths(report)
+
+    compare = commands.add_parser("compare", help="what changed from RUN_A to RUN_B: significant changes only")
+    compare.add_argument("run_a", metavar="RUN_A", help="before: a run id under --out, or a run folder")
+    compare.add_argument("run_b", metavar="RUN_B", help="after: a run id under --out, or a run folder")
+    compare.add_argument("--format", choices=("html", "md"), default="html")
+    _report_paths(compare)
     return parser
+
+
+def _report_paths(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: results)")
+    parser.add_argument("--reports", type=Path, default=Path("reports"), help="where reports go (default: reports)")
+    parser.add_argument("--output", "-o", type=Path, help="write to this file instead (default: in --reports)")
 
 
 def cmd_list(args, console: Console) -> int:
@@ -147,7 +170,10 @@ def cmd_run(args, console: Console) -> int:
                       "`bench run --resume RUN_ID` (the run id is printed above)[/]")
         return 130
     failed = sum(record["status"] in ("failed", "timeout") for record in records)
-    console.print(f"results: {store.folder}" + (f" ([red]{failed} failed cell(s)[/])" if failed else ""))
+    console.print(escape(f"results: {store.folder}") + (f" ([red]{failed} failed cell(s)[/])" if failed else ""))
+    from bench.report import output
+
+    console.print(escape(f"report: {output.write_run_report(store.folder, args.reports)}"), highlight=False)
     return 0
 
 
@@ -178,7 +204,36 @@ def cmd_parity(args, console: Console) -> int:
                       f"{row.parameter_count:,}" if row.parameter_count else "—",
                       f"[{style}]{row.status}[/]" + escape(f" {row.reason}" if row.reason else ""))
     console.print(table)
+    from bench.report import parity_file
+
+    saved = parity_file.save(args.out, rows, reference=parity.REFERENCE, steps=parity.PARITY_STEPS,
+                             tolerances=parity.TOLERANCES, seed=args.seed)
+    console.print(escape(f"parity table: {saved} (shown by `bench report`)"), highlight=False)
     return 0 if all(row.status == "pass" for row in rows) else 1
+
+
+def cmd_report(args, console: Console) -> int:
+    from bench.report import output
+
+    path = output.write(args.runs, args.out, args.reports, args.format, args.output)
+    console.print(escape(f"report: {path}"), highlight=False)
+    return 0
+
+
+def cmd_compare(args, console: Console) -> int:
+    from bench.report import compare
+
+    path, comparison = compare.write(args.run_a, args.run_b, args.out, args.reports, args.format, args.output)
+    for change in comparison.status_changes:
+        console.print(escape(f"{change[0]}, {change[1]}: {change[2]} → {change[3]}"), style="bold red",
+                      highlight=False)
+    for change in comparison.significant:
+        console.print(escape(f"{change.setting}, {change.label}: {change.metric} {change.verdict} "
+                             f"({change.before} → {change.after})"),
+                      style="green" if change.verdict == compare.BETTER else "red", highlight=False)
+    console.print(escape(f"{len(comparison.significant)} significant change(s) of {len(comparison.changes)} "
+                         f"comparisons; report: {path}"), highlight=False)
+    return 0
 
 
 def _sci(value: float | None) -> str:
@@ -191,7 +246,8 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0", "false")
 
 
-COMMANDS = {"list": cmd_list, "setup": cmd_setup, "run": cmd_run, "parity": cmd_parity}
+COMMANDS = {"list": cmd_list, "setup": cmd_setup, "run": cmd_run, "parity": cmd_parity, "report": cmd_report,
+            "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

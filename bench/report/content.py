@@ -1,0 +1,302 @@
+"""What a report says, computed once from stored results and rendered by every format (HTML, Markdown, CSV).
+
+Everything comes from run folders (records and manifests), never from running anything. Leaders and ties come
+from `bench.aggregate.leaders`, so the page and the terminal headline agree. A missing number stays missing:
+it is shown as "—" with the reason the record gives, never as 0, and a failed cell never becomes a zero.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench import aggregate, stats
+from bench.report import choose, parity_file
+from bench.results import RunStore, run_folder
+from bench.spec import TASKS
+
+MISSING = "—"
+MIB = 2**20
+
+
+@dataclass(frozen=True)
+class Value:
+    """One displayed number: its text, the raw number (sorting, CSV), a secondary line and a tooltip."""
+    text: str
+    number: float | None = None
+    detail: str = ""  # e.g. the confidence interval, shown small under the number
+    note: str = ""  # why it is missing, or how it was measured
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    folder: Path
+    manifest: dict
+
+
+@dataclass(frozen=True)
+class Lead:
+    """One headline sentence: who leads a criterion and who is not significantly behind."""
+    title: str
+    leader: str
+    value: str
+    tied: tuple[str, ...]
+
+
+@dataclass
+class Setting:
+    """One (task, dataset, device): the unit every comparison is made within."""
+    task: str
+    dataset: str
+    device: str
+    groups: list[aggregate.Group]
+    headline: list[Lead] = field(default_factory=list)
+    rows: list[dict[str, Value]] = field(default_factory=list)  # leaderboard, one per group, keyed by column
+    ranking: choose.Ranking | None = None
+
+    @property
+    def title(self) -> str:
+        return f"{self.task} on {self.dataset} ({self.device})"
+
+    @property
+    def anchor(self) -> str:
+        return f"{self.task}-{self.dataset}-{self.device}"
+
+    @property
+    def synthetic(self) -> bool:
+        return any(record["synthetic_data"] for g in self.groups for record in g.records)
+
+    @property
+    def columns(self) -> dict[str, tuple[str, str]]:
+        """The leaderboard's columns here: GPU memory only on a GPU."""
+        return {key: column for key, column in COLUMNS.items() if key != "gpu_memory" or self.device == "cuda"}
+
+
+@dataclass
+class Report:
+    runs: list[Run]
+    records: list[dict]
+    settings: list[Setting]
+    parity: dict | None
+    generated_at: str
+
+    @property
+    def synthetic(self) -> bool:
+        return any(record["synthetic_data"] for record in self.records)
+
+    @property
+    def failures(self) -> list[dict]:
+        return [record for record in self.records if record["status"] != "ok"]
+
+    @property
+    def frameworks(self) -> list[str]:
+        return sorted({record["framework"] for record in self.records})
+
+    @property
+    def tasks(self) -> list[str]:
+        return sorted({record["task"] for record in self.records}, key=task_order)
+
+    def frameworks_of(self, task: str) -> list[str]:
+        """Registry names of the frameworks that ran TASK (a version suffix added for combined runs removed)."""
+        return sorted({record["framework"].split(" ")[0] for record in self.records if record["task"] == task})
+
+    @property
+    def title(self) -> str:
+        return "Benchmark report: " + ", ".join(run.run_id for run in self.runs)
+
+
+#: Leaderboard columns: key -> (heading, what it means). The order is the table's.
+COLUMNS = {
+    "framework": ("framework", "framework and mode (version)"),
+    "status": ("status", "successful repeats of all repeats"),
+    "accuracy": ("accuracy", "test accuracy after the last epoch, on the whole test set (or the profile's subset)"),
+    "train": ("train samples/s", "steady-state median, warm-up excluded; the interval under it"),
+    "latency": ("latency ms", "single-sample prediction, median (p99 in the tooltip)"),
+    "host_memory": ("host MiB", "peak RSS of the cell's processes"),
+    "gpu_memory": ("GPU MiB", "peak GPU memory (NVML), above the idle context"),
+    "startup": ("startup s", "time to the first step: process start + import + build + first step"),
+    "compile": ("first step s", "the first step alone: tracing, compilation, autotuning"),
+    "time_to_accuracy": ("to target s", "time to accuracy: training wall-clock until the spec's target accuracy"),
+}
+
+
+def load(runs: list[str], root: Path) -> Report:
+    """The report of one or more runs, each a run id under ROOT or a run folder."""
+    loaded, records = [], []
+    for run in runs:
+        folder = run_folder(run, root)
+        store = RunStore.open(folder.parent, folder.name)
+        loaded.append(Run(store.run_id, store.folder, store.manifest()))
+        records += store.cells()
+    records = _versions_apart(records)
+    parity = next(filter(None, (parity_file.load(run.folder.parent) for run in loaded)), None)
+    return Report(loaded, records, settings_of(records), parity,
+                  datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+
+
+def _versions_apart(records: list[dict]) -> list[dict]:
+    """When combined runs hold two versions of one framework, each version is its own row, never pooled."""
+    versions: dict[str, set] = {}
+    for record in records:
+        if record["status"] == "ok":
+            versions.setdefault(record["framework"], set()).add(record.get("framework_version"))
+    split = {name for name, found in versions.items() if len(found) > 1}
+    return [{**record, "framework": f"{record['framework']} {record.get('framework_version')}"}
+            if record["framework"] in split else record for record in records]
+
+
+def settings_of(records: list[dict]) -> list[Setting]:
+    by_key: dict[tuple, list[aggregate.Group]] = {}
+    for group in aggregate.group(records):
+        by_key.setdefault((group.task, group.dataset, group.device), []).append(group)
+    settings = []
+    for (task, dataset, device), groups in sorted(by_key.items(), key=_setting_order):
+        groups.sort(key=lambda g: (g.framework, g.mode))
+        setting = Setting(task, dataset, device, groups)
+        setting.headline = headline(groups)
+        setting.rows = [leaderboard_row(g) for g in groups]
+        setting.ranking = choose.rank(groups, device)
+        settings.append(setting)
+    return settings
+
+
+def task_order(task: str) -> tuple[int, str]:
+    """Tasks in the spec's order (the MLP first), unknown ones after."""
+    return (list(TASKS).index(task) if task in TASKS else len(TASKS)), task
+
+
+def _setting_order(item) -> tuple:
+    """Tasks in the spec's order, real data before synthetic."""
+    (task, dataset, device), groups = item
+    return *task_order(task), dataset == "synthetic", dataset, device
+
+
+def headline(groups: list[aggregate.Group]) -> list[Lead]:
+    leads = []
+    for criterion in aggregate.CRITERIA:
+        lead = aggregate.leaders(groups, criterion)
+        if lead is not None and lead.verdicts:  # a leader among two or more that measured it
+            value = criterion_value(lead.leader, criterion.field).text
+            leads.append(Lead(criterion.title, lead.leader.label, f"{value} {UNITS.get(criterion.field, '')}".strip(),
+                              tuple(g.label for g in lead.tied)))
+    return leads
+
+
+def leaderboard_row(group: aggregate.Group) -> dict[str, Value]:
+    version = next((r.get("framework_version") for r in group.records if r.get("framework_version")), None)
+    return {
+        "framework": Value(group.label, None, version or "", f"version {version}" if version else ""),
+        "status": status_value(group),
+        "accuracy": criterion_value(group, "test_accuracy"),
+        "train": throughput_value(group),
+        "latency": criterion_value(group, "latency_batch1_ms_p50"),
+        "host_memory": host_memory_value(group),
+        "gpu_memory": criterion_value(group, "peak_gpu_nvml_bytes"),
+        "startup": criterion_value(group, "time_to_first_step_s"),
+        "compile": criterion_value(group, "first_step_s"),
+        "time_to_accuracy": criterion_value(group, "time_to_accuracy_s"),
+    }
+
+
+def status_value(group: aggregate.Group) -> Value:
+    ok, total = len(group.ok), len(group.records)
+    if ok == total:
+        return Value("ok" if total == 1 else f"ok ×{total}", 1.0)
+    others = sorted({r["status"] for r in group.records if r["status"] != "ok"})
+    text = "/".join(others) if ok == 0 else f"{ok} of {total} ok"
+    return Value(text, ok / total, note="; ".join(f"repeat {r['repeat']}: {r['status']} — {r.get('reason')}"
+                                                 for r in group.records if r["status"] != "ok"))
+
+
+#: How each metric is printed: (format of the median, scale applied first).
+_FORMATS = {
+    "test_accuracy": (".4f", 1), "latency_batch1_ms_p50": (",.3g", 1), "peak_host_rss_tree_bytes": (",.0f", MIB),
+    "peak_gpu_nvml_bytes": (",.0f", MIB), "peak_host_rss_bytes": (",.0f", MIB), "time_to_first_step_s": (",.2f", 1), "first_step_s": (",.3g", 1),
+    "time_to_accuracy_s": (",.1f", 1), "train_samples_per_s": (",.0f", 1),
+}
+
+#: Units of the printed medians, for sentences.
+UNITS = {"latency_batch1_ms_p50": "ms", "peak_host_rss_tree_bytes": "MiB", "peak_gpu_nvml_bytes": "MiB",
+         "time_to_first_step_s": "s", "first_step_s": "s", "time_to_accuracy_s": "s",
+         "train_samples_per_s": "samples/s"}
+
+#: Where a record says why a metric is null.
+_REASON_FIELDS = {"peak_gpu_nvml_bytes": "peak_gpu_nvml_reason", "peak_gpu_allocated_bytes": "peak_gpu_reason",
+                  "time_to_accuracy_s": "time_to_accuracy_reason"}
+
+
+def criterion_value(group: aggregate.Group, name: str) -> Value:
+    """The median over successful repeats, or "—" and why there is none."""
+    values = group.values(name)
+    if not values:
+        return Value(MISSING, None, note=missing_reason(group, name))
+    spec, scale = _FORMATS.get(name, (",.3g", 1))
+    median = group.central(name)
+    note = f"median of {len(values)} repeats" if len(values) > 1 else ""
+    if name == "latency_batch1_ms_p50":
+        p99 = group.central("latency_batch1_ms_p99")
+        note = "; ".join(filter(None, [note, f"p99 {p99:.3g} ms" if p99 is not None else ""]))
+    if name == "test_accuracy":
+        note = "; ".join(filter(None, [note, f"on {group.ok[0].get('test_samples') or '?'} test samples"]))
+    if name in ("peak_host_rss_tree_bytes", "peak_host_rss_bytes", "peak_gpu_nvml_bytes"):
+        note = "; ".join(filter(None, [note, f"{median / MIB:,.1f} MiB"]))
+    return Value(format(median / scale, spec), median, note=note)
+
+
+def missing_reason(group: aggregate.Group, name: str) -> str:
+    if not group.ok:
+        statuses = sorted({r["status"] for r in group.records})
+        return f"no successful repeat ({', '.join(statuses)}): see Failures"
+    if name in ("test_accuracy", "time_to_accuracy_s") and group.ok[0]["synthetic_data"]:
+        return "synthetic data: no accuracy"
+    reasons = {r["metrics"].get(_REASON_FIELDS[name]) for r in group.ok if name in _REASON_FIELDS}
+    reasons.discard(None)
+    return "; ".join(sorted(reasons)) or "not recorded"
+
+
+def host_memory_value(group: aggregate.Group) -> Value:
+    """The sampled peak of the cell's process tree; records from before it was sampled have only the process's
+    own high-water mark, shown and labelled as such."""
+    tree = criterion_value(group, "peak_host_rss_tree_bytes")
+    if tree.number is not None or not group.values("peak_host_rss_bytes"):
+        return tree
+    own = criterion_value(group, "peak_host_rss_bytes")
+    return Value(own.text, own.number, "process only", "this record has no sampled peak of the process tree: "
+                 "the process's own high-water mark (ru_maxrss)")
+
+
+@dataclass(frozen=True)
+class Interval:
+    median: float
+    low: float | None
+    high: float | None
+    level: float  # exact coverage; below stats.CONFIDENCE it is the range
+    basis: str  # what it was computed from
+
+
+def train_interval(group: aggregate.Group) -> Interval | None:
+    """Training throughput's median and interval: across repeats when there are two or more, else the one cell's
+    own interval over its timing windows."""
+    values = group.values("train_samples_per_s")
+    if not values:
+        return None
+    if len(values) > 1:
+        summary = stats.summarize(values)
+        return Interval(summary.median, summary.ci_low, summary.ci_high, summary.ci_level, f"{len(values)} repeats")
+    metrics = group.ok[0]["metrics"]
+    return Interval(values[0], metrics.get("train_samples_per_s_ci_low"), metrics.get("train_samples_per_s_ci_high"),
+                    metrics.get("train_samples_per_s_ci_level") or 0.0,
+                    f"{len(metrics.get('train_samples_per_s_windows') or [])} timing windows of one process")
+
+
+def throughput_value(group: aggregate.Group) -> Value:
+    interval = train_interval(group)
+    if interval is None:
+        return Value(MISSING, None, note=missing_reason(group, "train_samples_per_s"))
+    median = interval.median
+    if interval.low is None or interval.high is None:
+        return Value(f"{median:,.0f}", median, note="no interval recorded")
+    kind = (f"{interval.level:.0%} confidence interval" if interval.level >= stats.CONFIDENCE
+            else "range (too few values for a 95 % interval)")
+    return Value(f"{median:,.0f}", median, f"{interval.low:,.0f}–{interval.high:,.0f}", f"{kind} from {interval.basis}")

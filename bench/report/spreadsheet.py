@@ -1,0 +1,78 @@
+"""The report as CSV for spreadsheets: one row per framework and mode in each setting, raw numbers (not rounded,
+bytes not MiB), the default-weight score and rank, who leads what, and in `notes` why a value is empty.
+
+An empty cell means "no value", never 0. Text that a spreadsheet would run as a formula (starting with =, +, -,
+@, tab or carriage return) is prefixed with an apostrophe.
+"""
+from __future__ import annotations
+
+import csv
+import io
+
+from bench.report import content, html
+
+COLUMNS = ("task", "dataset", "device", "synthetic_data", "framework", "mode", "version", "status", "ok_repeats",
+           "repeats", "test_accuracy", "train_samples_per_s", "train_samples_per_s_ci_low",
+           "train_samples_per_s_ci_high", "train_samples_per_s_ci_level", "latency_batch1_ms_p50",
+           "latency_batch1_ms_p99", "peak_host_memory_bytes", "peak_gpu_nvml_bytes", "time_to_first_step_s",
+           "first_step_s", "time_to_accuracy_s", "score_default_weights", "rank_default_weights",
+           *(f"score_{key}" for key in ("train", "inference", "accuracy", "memory", "startup")), "leads", "notes")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _safe(value):
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return "" if value is None else value
+
+
+def render(report: content.Report) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for setting in report.settings:
+        ranks = {entry.label: (rank, entry) for rank, entry in html.ranked(setting.ranking)}
+        leads: dict[str, list[str]] = {}
+        for lead in setting.headline:
+            leads.setdefault(lead.leader, []).append(lead.title)
+            for label in lead.tied:
+                leads.setdefault(label, []).append(f"{lead.title} (tied)")
+        for group, row in zip(setting.groups, setting.rows):
+            rank, entry = ranks.get(group.label, (None, None))
+            record = {
+                "task": group.task, "dataset": group.dataset, "device": group.device,
+                "synthetic_data": setting.synthetic, "framework": group.framework, "mode": group.mode,
+                "version": row["framework"].detail, "status": row["status"].text, "ok_repeats": len(group.ok),
+                "repeats": len(group.records), "score_default_weights": entry.total if entry else None,
+                "rank_default_weights": rank, "leads": "; ".join(leads.get(group.label, [])),
+                **_interval(group),
+            }
+            for name in ("test_accuracy", "latency_batch1_ms_p50", "latency_batch1_ms_p99", "peak_gpu_nvml_bytes",
+                         "time_to_first_step_s", "first_step_s", "time_to_accuracy_s"):
+                record[name] = group.central(name)
+            record["peak_host_memory_bytes"] = row["host_memory"].number  # the tree's peak, else the process's
+            for key in ("train", "inference", "accuracy", "memory", "startup"):
+                record[f"score_{key}"] = entry.scores.get(key) if entry else None
+            record["notes"] = _notes(row)
+            writer.writerow({key: _safe(value) for key, value in record.items()})
+    return buffer.getvalue()
+
+
+def _notes(row: dict[str, content.Value]) -> str:
+    """Why a value is empty, and where one was measured differently from its column (older memory records)."""
+    notes = []
+    for key, value in row.items():
+        heading = content.COLUMNS[key][0]
+        if key not in ("framework", "status") and value.number is None and value.note:
+            notes.append(f"{heading}: {value.note}")
+        elif key == "host_memory" and value.detail:
+            notes.append(f"{heading}: {value.detail}")
+    return "; ".join(notes)
+
+
+def _interval(group) -> dict:
+    interval = content.train_interval(group)
+    if interval is None:
+        return {}
+    return {"train_samples_per_s": interval.median, "train_samples_per_s_ci_low": interval.low,
+            "train_samples_per_s_ci_high": interval.high, "train_samples_per_s_ci_level": interval.level}

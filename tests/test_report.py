@@ -1,0 +1,353 @@
+"""The report, Markdown and CSV exports and `bench compare`, from hand-made result folders (no framework needed),
+plus one real `bench run` that must end with the report's path.
+
+`write_run` and `HOSTILE` are shared with tests/test_browser.py, which opens the same pages in Chromium.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sys
+import zlib
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.registry import FRAMEWORKS
+from bench.report import choose, content, parity_file, rosetta
+from bench.results import SCHEMA_PATH, RunStore
+from conftest import bench
+
+METRIC_NAMES = json.loads(SCHEMA_PATH.read_text())["properties"]["metrics"]["properties"]
+MIB = 2**20
+HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+
+
+def record(framework: str, *, task="mnist_mlp", dataset="mnist", mode="eager", repeat=0, status="ok",
+           speed=20_000.0, latency_ms=0.5, memory_mib=400.0, startup_s=2.0, accuracy=0.95, reason=None,
+           log_tail="", version="1.0") -> dict:
+    """A schema-2 cell record; throughput windows and latencies are seeded draws around the given medians."""
+    synthetic = dataset == "synthetic"
+    document = {
+        "framework": framework, "task": task, "dataset": dataset, "synthetic_data": synthetic, "device": "cpu",
+        "mode": mode, "repeat": repeat, "seed": 0, "epochs": 2, "batch_size": 128, "train_samples": 60_000,
+        "test_samples": 10_000, "status": status, "reason": reason, "wall_time_s": 12.5,
+        "started_at": "2026-01-01T00:00:00+00:00", "finished_at": "2026-01-01T00:00:12+00:00",
+        "exit_code": 0 if status == "ok" else 1, "signal": None, "log_tail": log_tail,
+        "log_path": f"logs/{framework}.log", "interpreter": {"python": "/usr/bin/python3", "origin": "managed"},
+        "cell_id": re.sub(r"[^\w\[\]-]", "_", f"{framework}--{task}--{dataset}--cpu--{mode}--r{repeat}"),
+    }
+    if status != "ok":
+        return document
+    rng = np.random.default_rng(zlib.crc32(f"{framework}{task}{dataset}{repeat}".encode()))
+    windows = (speed * (1 + 0.02 * rng.standard_normal(40))).tolist()
+    latencies = (latency_ms * (1 + 0.05 * rng.standard_normal(200))).tolist()
+    metrics = dict.fromkeys(METRIC_NAMES)
+    metrics.update(
+        startup_s=0.05, import_s=startup_s / 2, data_s=0.3, build_s=startup_s / 2 - 0.1, first_step_s=0.05,
+        time_to_first_step_s=startup_s, warmup_steps=10, warmup_s=0.2, train_s=60_000 * 2 / speed,
+        steady_train_s=60_000 * 2 / speed - 0.2, train_samples_per_s=float(np.median(windows)),
+        train_samples_per_s_ci_low=float(np.percentile(windows, 35)),
+        train_samples_per_s_ci_high=float(np.percentile(windows, 65)), train_samples_per_s_ci_level=0.96,
+        train_samples_per_s_cv=0.02, train_samples_per_s_windows=windows, eval_s=0.4, inference_s=1.0,
+        inference_samples_per_s=10 * speed, inference_samples_per_s_by_batch={"32": speed, "1000": 10 * speed},
+        latency_batch1_ms_samples=latencies, latency_batch1_ms_p50=float(np.median(latencies)),
+        latency_batch1_ms_p90=float(np.percentile(latencies, 90)),
+        latency_batch1_ms_p99=float(np.percentile(latencies, 99)),
+        test_accuracy=None if synthetic else accuracy, test_loss=None if synthetic else 0.2, final_train_loss=0.3,
+        accuracy_target=None if synthetic else 0.97,
+        time_to_accuracy_s=None if synthetic or accuracy < 0.97 else 60_000 * 2 / speed,
+        time_to_accuracy_epoch=None if synthetic or accuracy < 0.97 else 2,
+        time_to_accuracy_reason=("no accuracy target for synthetic" if synthetic
+                                 else "not reached in 2 epoch(s)" if accuracy < 0.97 else None),
+        peak_host_rss_bytes=int(memory_mib * MIB), peak_host_rss_tree_bytes=int(memory_mib * MIB),
+        peak_gpu_reason="no GPU used (device cpu)", peak_gpu_nvml_reason="no GPU used (device cpu)")
+    document.update(framework_version=version, framework_settings={"threads": 2}, metrics=metrics, epochs_detail=[
+        {"epoch": epoch, "train_loss": 0.5 / epoch, "train_time_s": 60_000 / speed,
+         "cumulative_train_time_s": epoch * 60_000 / speed,
+         "test_accuracy": None if synthetic else accuracy - 0.02 / epoch, "test_loss": None}
+        for epoch in (1, 2)])
+    return document
+
+
+def write_run(root: Path, run_id: str, records: list[dict], versions: dict[str, str] | None = None) -> Path:
+    """A run folder as `bench run` leaves it: manifest and validated cell records."""
+    frameworks = sorted({r["framework"] for r in records})
+    versions = versions or {}
+    store = RunStore.create(root, run_id, {
+        "command": "bench run --test", "spec_version": "1", "seed": 0, "device": "cpu",
+        "settings": {"profile": "quick", "repeats": 1, "modes": ["eager"], "epochs": None},
+        "python_overrides": {}, "datasets": {"mnist_mlp": {"dataset": "mnist", "folder": "/data/mnist"}},
+        "machine": {"os": "Linux", "cpu_model": "Test CPU", "cpu_cores": 2, "ram_bytes": 8 * 2**30,
+                    "python": "3.11", "gpus": []},
+        "frameworks": {name: {"version": versions.get(name, "1.0"), "error": None, "python": f"/envs/{name}/python",
+                              "origin": "managed"} for name in frameworks}})
+    for document in records:
+        store.write_cell({"schema_version": 2, "run_id": run_id, **document})
+    return store.folder
+
+
+def choice_records() -> list[dict]:
+    """pytorch trains fastest (tensorflow within noise of it) and answers quickest; mxnet is leanest and starts
+    first; paddle failed with a hostile message; cifar_cnn ran on synthetic data."""
+    return [
+        record("pytorch", speed=50_000, latency_ms=0.2, memory_mib=500, startup_s=3.0, accuracy=0.970),
+        record("tensorflow", speed=49_800, latency_ms=0.5, memory_mib=700, startup_s=4.0, accuracy=0.968),
+        record("mxnet", speed=20_000, latency_ms=0.8, memory_mib=150, startup_s=1.5, accuracy=0.965),
+        record("paddle", status="failed", reason=HOSTILE, log_tail="Traceback\n" + HOSTILE),
+        record("pytorch", task="cifar_cnn", dataset="synthetic", speed=300, latency_ms=5, memory_mib=900),
+        record("mxnet", task="cifar_cnn", dataset="synthetic", speed=200, latency_ms=6, memory_mib=600),
+    ]
+
+
+class _Tables(HTMLParser):
+    """Text of every table cell, by table class: {class: [[cell text, ...] per row]}."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self.current: list | None = None
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.current = self.tables.setdefault(dict(attrs).get("class") or "", [])
+        elif tag == "tr" and self.current is not None:
+            self.current.append([])
+        elif tag in ("td", "th") and self.current is not None:
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None:
+            self.current[-1].append(" ".join("".join(self.cell).split()))
+            self.cell = None
+        elif tag == "table":
+            self.current = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data + " ")
+
+
+def tables(page: str) -> dict[str, list[list[str]]]:
+    parser = _Tables()
+    parser.feed(page)
+    return parser.tables
+
+
+@pytest.fixture
+def choice_run(tmp_path) -> Path:
+    return write_run(tmp_path / "results", "run-a", choice_records(), versions={"paddle": HOSTILE})
+
+
+def report_page(run: Path, *args: str) -> tuple[str, Path]:
+    completed = bench("report", run.name, "--out", str(run.parent), *args, cwd=run.parent.parent)
+    assert completed.returncode == 0, completed.stderr
+    path = Path(completed.stdout.split("report: ")[1].strip())
+    return (run.parent.parent / path).read_text(), run.parent.parent / path
+
+
+def test_report_is_one_file_that_needs_no_network(choice_run):
+    page, path = report_page(choice_run)
+    assert path == choice_run.parent.parent / "reports" / "run-a.html"
+    assert "<style>" in page and "<script>" in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # no CDN, no remote anything
+    assert "<link" not in page and "@import" not in page
+    assert "default-src 'none'" in page  # and the browser is told to refuse any request
+    assert page.count('<img class="chart" src="data:image/svg+xml;base64,') >= 6
+
+
+def test_headline_names_leaders_and_ties(choice_run):
+    page, _ = report_page(choice_run)
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    fastest = re.search(r"Fastest to train : (\w+) eager \([\d,]+ samples/s\) — tied with (\w+) eager \(the "
+                        r"difference is not significant at 95 %\)", text)
+    assert fastest and {fastest[1], fastest[2]} == {"pytorch", "tensorflow"}  # 0.4 % apart: within noise
+    assert "Leanest in host memory : mxnet eager" in text
+    assert "Quickest to start : mxnet eager" in text
+
+
+def test_leaderboard_shows_missing_and_failed_values_as_dash_never_zero(choice_run):
+    rows = tables(report_page(choice_run)[0])["sortable leaderboard"]
+    mnist_header, *mnist = rows[:5]
+    paddle = next(row for row in mnist if row[0].startswith("paddle"))
+    assert paddle[1] == "failed see Failures"
+    assert all(value == "—" for value in paddle[2:])  # no number, and never a zero
+    pytorch = next(row for row in mnist if row[0].startswith("pytorch"))
+    assert pytorch[mnist_header.index("accuracy")] == "0.9700"
+    assert pytorch[mnist_header.index("host MiB")] == "500"
+    synthetic_header, *synthetic = rows[5:8]
+    assert all(row[synthetic_header.index("accuracy")] == "— synthetic data: no accuracy" for row in synthetic)
+
+
+def test_synthetic_banner_only_when_synthetic_data_was_used(tmp_path, choice_run):
+    page, _ = report_page(choice_run)
+    assert 'id="synthetic-banner"' in page and "measures speed and memory only" in page
+    real = write_run(tmp_path / "real", "run-real", [record("pytorch"), record("mxnet")])
+    assert 'id="synthetic-banner"' not in report_page(real)[0]
+
+
+def test_failures_list_status_reason_and_log_tail_as_inert_text(choice_run):
+    page, _ = report_page(choice_run)
+    assert "<script>window.__pwned" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;&lt;img src=x onerror=" in page  # shown, as text
+    failures = page[page.index('id="failures"'):page.index('id="code"')]
+    assert "paddle--mnist_mlp--mnist--cpu--eager--r0" in failures and "failed" in failures
+    assert "Traceback" in failures  # the log tail
+
+
+def test_embedded_data_cannot_close_its_script_element(tmp_path):
+    hostile = "evil</script><script>window.__pwned = 3</script>"
+    run = write_run(tmp_path / "results", "run-x", [record(hostile), record("pytorch")])
+    page, _ = report_page(run)
+    assert page.count("</script>") == 2  # the data block's and the page script's own
+    data = json.loads(re.search(r'<script type="application/json" id="choose-data">(.*?)</script>', page, re.S)[1])
+    labels = {entry["label"] for entry in data["settings"]["mnist_mlp-mnist-cpu"]["entries"]}
+    assert f"{hostile} eager" in labels  # intact once parsed
+
+
+def test_default_ranking_is_on_the_page_without_javascript(choice_run):
+    ranking = tables(report_page(choice_run)[0])["ranking"]
+    groups = content.load([str(choice_run)], choice_run.parent).settings[0].groups
+    expected = [entry.label for entry in choose.rank(groups, "cpu").entries]
+    assert [row[1] for row in ranking[1:5]] == [*expected, "paddle eager"]
+    assert expected[0] == "pytorch eager"  # fastest (or tied), quickest to answer, most accurate (or tied)
+    assert ranking[4][2].startswith("not ranked: no successful repeat (failed)")
+
+
+def test_presets_reorder_the_ranking(choice_run):
+    groups = content.load([str(choice_run)], choice_run.parent).settings[0].groups
+    order = {name: [e.label for e in choose.rank(groups, "cpu", weights).entries]
+             for name, weights in choose.PRESETS.items()}
+    assert order["balanced"][0] == "pytorch eager"
+    assert order["memory-constrained"][0] == "mxnet eager"
+    assert order["production inference"][0] == "pytorch eager"
+
+
+def test_scores_follow_the_documented_formula():
+    groups = content.settings_of([
+        record("fast", speed=100_000, memory_mib=100, accuracy=0.97), record("tenth", speed=10_000, memory_mib=100,
+                                                                           accuracy=0.92),
+        record("same", speed=100_000, memory_mib=100, accuracy=0.97, repeat=0, latency_ms=0.5)])[0].groups
+    criteria = {c.key: c for c in choose.choices("cpu")}
+    train = choose.criterion_scores(groups, criteria["train"])
+    assert train["fast eager"] == 1.0 and train["same eager"] == 1.0  # tied with the best: as good as the best
+    assert train["tenth eager"] == pytest.approx(0.5, abs=0.01)  # ten times slower: 1 - log10(10) / 2
+    accuracy = choose.criterion_scores(groups, criteria["accuracy"])
+    assert accuracy["tenth eager"] == pytest.approx(0.5)  # five points below the best: 1 - 0.05 / 0.10
+    assert choose.total({"train": 0.5, "accuracy": None}, {"train": 1, "accuracy": 3}, ("train", "accuracy")) == 0.125
+
+
+def test_markdown_and_csv_carry_the_same_content(choice_run):
+    markdown, path = report_page(choice_run, "--format", "md")
+    assert path.suffix == ".md"
+    assert "Fastest to train: **pytorch eager**" in markdown
+    assert "| pytorch eager (1.0) | ok | 0.9700 |" in markdown
+    assert "&lt;script&gt;" in markdown and "<script>" not in markdown
+    charts = re.findall(r"!\[[^\]]*\]\(([^)]+\.svg)\)", markdown)
+    assert charts and all((path.parent / chart).read_text().startswith("<svg") for chart in charts)
+    spreadsheet, path = report_page(choice_run, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(spreadsheet)))
+    paddle = next(row for row in rows if row["framework"] == "paddle")
+    assert paddle["status"] == "failed" and paddle["train_samples_per_s"] == "" and paddle["rank_default_weights"] == ""
+    pytorch = next(row for row in rows if row["framework"] == "pytorch" and row["task"] == "mnist_mlp")
+    assert float(pytorch["peak_host_memory_bytes"]) == 500 * MIB and pytorch["rank_default_weights"] == "1"
+    assert "fastest to train" in pytorch["leads"]
+
+
+def test_csv_neutralises_spreadsheet_formulas(tmp_path):
+    run = write_run(tmp_path / "results", "run-f", [record("=HYPERLINK(1)"), record("pytorch")])
+    spreadsheet, _ = report_page(run, "--format", "csv")
+    assert "'=HYPERLINK(1)" in spreadsheet and ",=HYPERLINK" not in spreadsheet
+
+
+def test_rosetta_reads_each_adapter_without_importing_frameworks():
+    excerpts = rosetta.excerpts(list(FRAMEWORKS), "mnist_mlp")
+    assert [e.path for e in excerpts] == ["frameworks/pytorch.py", "frameworks/tensorflow.py", "frameworks/keras.py",
+                                          "frameworks/mxnet.py", "frameworks/paddle.py"]
+    for excerpt in excerpts:
+        assert "def train_step" in excerpt.code and "def build" in excerpt.code and "def predict" in excerpt.code
+        assert "def _mnist_mlp" in excerpt.code and "def _cifar_cnn" not in excerpt.code
+        assert "def weights" not in excerpt.code  # not part of building or training
+        assert 20 < excerpt.lines_of_code < excerpt.code.count("\n") + 2
+    assert "keras[tensorflow], keras[jax], keras[torch]" in [e.title for e in excerpts]
+    assert not {"torch", "tensorflow", "keras", "mxnet", "paddle"} & set(sys.modules)
+
+
+def test_parity_table_is_shown_when_bench_parity_stored_one(choice_run):
+    from bench.parity import ParityRow
+
+    assert "No parity table stored" in report_page(choice_run)[0]
+    parity_file.save(choice_run.parent, [ParityRow("mxnet", "mnist_mlp", "pass", {"loss": 5.5e-7, "kernel": 5.3e-7,
+                                                                                   "bias": 7e-6}, {}, 101_770)],
+                     reference="pytorch", steps=5, tolerances={"loss": 1e-5}, seed=0)
+    parity = tables(report_page(choice_run)[0])["sortable"]
+    assert ["mxnet", "mnist_mlp", "5.5e-07", "5.3e-07", "7.0e-06", "101,770", "pass"] in parity
+
+
+def test_environment_shows_exact_versions_and_interpreters(choice_run):
+    page, _ = report_page(choice_run)
+    environment = page[page.index('id="environment"'):page.index('id="methodology"')]
+    assert "Test CPU, 2 cores" in environment and "/envs/pytorch/python" in environment
+    assert "&lt;img src=x onerror=" in environment  # paddle's hostile version string, as text
+
+
+def test_two_versions_of_a_framework_in_combined_runs_stay_apart(tmp_path):
+    root = tmp_path / "results"
+    write_run(root, "old", [record("pytorch", speed=20_000, version="2.0")], versions={"pytorch": "2.0"})
+    write_run(root, "new", [record("pytorch", speed=40_000, version="2.1")], versions={"pytorch": "2.1"})
+    completed = bench("report", "old", "new", "--out", str(root), cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    page = (tmp_path / "reports" / "old+new.html").read_text()
+    labels = [row[0] for row in tables(page)["sortable leaderboard"][1:]]
+    assert labels == ["pytorch 2.0 eager 2.0", "pytorch 2.1 eager 2.1"]
+
+
+def test_compare_flags_only_significant_changes(tmp_path):
+    root = tmp_path / "results"
+    write_run(root, "before", [record("pytorch", speed=20_000), record("mxnet", speed=30_000), record("paddle")])
+    write_run(root, "after", [record("pytorch", speed=40_000), record("mxnet", speed=30_000),
+                              record("paddle", status="timeout", reason="killed"), record("tensorflow")])
+    completed = bench("compare", "before", "after", "--out", str(root), cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert "mnist_mlp on mnist (cpu), pytorch eager: train samples/s better (" in completed.stdout
+    assert "mxnet eager: train samples/s" not in completed.stdout  # same speed: within noise, not flagged
+    assert "mnist_mlp on mnist (cpu), paddle eager: ok → timeout" in completed.stdout
+    page = (tmp_path / "reports" / "compare-before-vs-after.html").read_text()
+    significant = page[page.index("<h2>Significant changes</h2>"):page.index("<details>")]
+    assert "pytorch eager" in significant and "mxnet eager" not in significant
+    assert "Only in after" in page and "tensorflow eager" in page
+
+
+@pytest.mark.parametrize("args, message", [
+    (["report", "no-such-run"], "no run 'no-such-run'"),
+    (["compare", "run-a", "no-such-run"], "no run 'no-such-run'"),
+    (["report", "run-a", "--format", "pdf"], "invalid choice: 'pdf'"),
+])
+def test_bad_input_is_one_line_and_exit_2(choice_run, args, message):
+    completed = bench(*args, "--out", str(choice_run.parent), cwd=choice_run.parent.parent)
+    assert completed.returncode == 2
+    assert message in completed.stderr and len(completed.stderr.strip().splitlines()) == 1
+
+
+def test_corrupt_result_file_is_one_line_and_exit_2(choice_run):
+    next((choice_run / "cells").glob("*.json")).write_text("{not json")
+    completed = bench("report", "run-a", "--out", str(choice_run.parent), cwd=choice_run.parent.parent)
+    assert completed.returncode == 2
+    assert "corrupt cell record" in completed.stderr and len(completed.stderr.strip().splitlines()) == 1
+
+
+def test_bench_run_ends_with_the_report_path(tmp_path):
+    completed = bench("run", "--frameworks", "pytorch", "--profile", "smoke", "--tasks", "mnist_mlp",
+                      "--dataset", "synthetic", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    last_line = completed.stdout.strip().splitlines()[-1]
+    run_id = next((tmp_path / "results").iterdir()).name
+    assert last_line == f"report: reports/{run_id}.html"
+    page = (tmp_path / "reports" / f"{run_id}.html").read_text()
+    assert page == (tmp_path / "reports" / "latest.html").read_text()
+    assert "pytorch eager" in page and 'id="synthetic-banner"' in page

@@ -19,11 +19,14 @@ loop, clocks, statistics, records), so every framework is measured by the same c
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
 
 from bench.spec import Task
+
+if TYPE_CHECKING:
+    from bench.loop import StepClock
 
 
 class Adapter(ABC):
@@ -70,6 +73,16 @@ class Adapter(ABC):
     def matmul_step(self, size: int) -> Callable[[], None]:
         """A function multiplying two float32 `size` x `size` matrices already on the device, returning once the
         product is finished: the harness times it for the device's peak FLOP/s as this framework reaches it."""
+
+    def train_epoch(self, images: np.ndarray, labels: np.ndarray, batches: list[np.ndarray],
+                    clock: StepClock) -> float | None:
+        """One epoch over `batches` (index arrays, in the harness's order), telling `clock` as each step begins. The loop every user writes: one `train_step` per batch, its loss to the clock. An
+        adapter whose framework's users train with its own loop (Keras's fit) runs that instead and returns the
+        epoch's mean loss."""
+        for indices in batches:
+            clock.step_begins()
+            clock.add_loss(self.train_step(images[indices], labels[indices]))
+        return None
 
     def loss_value(self, loss: Any) -> float:
         """A loss returned by `train_step` as a Python float."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from statistics import median
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -79,6 +79,60 @@ def evaluate(adapter: Adapter, images: np.ndarray, labels: np.ndarray) -> tuple[
     return correct / len(images), loss_sum / len(images), seconds
 
 
+class StepClock:
+    """The harness's clock over one epoch, told as each training step begins, whoever runs the loop.
+
+    Usually `Adapter.train_epoch` calls `step_begins()` before each `train_step`; a framework whose users train
+    with its own loop (Keras's fit) calls it from that loop's batch-begin hook instead. Before the step that
+    begins after the first step, after the warm-up and after every WINDOW_STEPS steady steps, the clock
+    synchronises the device, reads the time and closes a window; losses handed over with `add_loss` are read
+    only then, outside the timed windows. `finish()` closes the last window.
+    """
+
+    def __init__(self, adapter: Adapter, result: "LoopResult", batch_size: int, steps_before: int):
+        self.adapter, self.result, self.batch_size = adapter, result, batch_size
+        self.step = steps_before  # steps of the run begun so far
+        self.window_start: float | None = None
+        self.window_steps = 0
+        self.pending: list[Any] = []
+        self.losses: list[float] = []
+        self.train_s = 0.0  # this epoch's timed seconds
+        adapter.synchronize()
+
+    def step_begins(self) -> None:
+        steps_done, warmup = self.step, self.result.warmup_steps
+        if self.window_start is not None and (steps_done in (1, warmup) or
+                                              steps_done > warmup and self.window_steps == WINDOW_STEPS):
+            self.finish()
+        if self.window_start is None:
+            self.window_start = time.perf_counter()
+        self.step += 1
+        self.window_steps += 1
+
+    def add_loss(self, loss: Any) -> None:
+        """The loss `train_step` returned, perhaps not ready yet: it is read when the window closes."""
+        self.pending.append(loss)
+
+    def finish(self) -> None:
+        """Synchronise and close the open window (nothing to do when none is open)."""
+        if self.window_start is None:
+            return
+        self.adapter.synchronize()
+        elapsed = time.perf_counter() - self.window_start
+        result = self.result
+        if self.step == 1:
+            result.first_step_s = elapsed
+        if self.step <= result.warmup_steps:
+            result.warmup_s += elapsed
+        else:
+            result.window_samples_per_s.append(self.window_steps * self.batch_size / elapsed)
+            result.steady_samples += self.window_steps * self.batch_size
+            result.steady_s += elapsed
+        self.train_s += elapsed
+        self.losses += [self.adapter.loss_value(loss) for loss in self.pending]
+        self.pending, self.window_start, self.window_steps = [], None, 0
+
+
 def run_training(adapter: Adapter, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
                  epochs: int, batch_size: int, seed: int, measure_accuracy: bool,
                  emit: Callable[..., None]) -> LoopResult:
@@ -89,50 +143,22 @@ def run_training(adapter: Adapter, train: tuple[np.ndarray, np.ndarray], test: t
         raise ValueError(f"{len(train_x)} training samples make {steps_per_epoch} batch(es) of {batch_size}; "
                          f"at least 2 are needed (one to warm up, one to measure)")
     result = LoopResult(warmup_steps=warmup_steps(steps_per_epoch))
-    step = 0
     for epoch in range(epochs):
-        losses, pending, window_start, epoch_train_s = [], [], None, 0.0
-        adapter.synchronize()
-        for indices in train_batches(len(train_x), batch_size, seed, epoch):
-            step_start = time.perf_counter()
-            if window_start is None:
-                window_start = step_start
-            pending.append(adapter.train_step(train_x[indices], train_y[indices]))
-            step += 1
-            in_warmup = step <= result.warmup_steps
-            if step == 1 or step == result.warmup_steps or not in_warmup and len(pending) == WINDOW_STEPS:
-                adapter.synchronize()
-                now = time.perf_counter()
-                elapsed = now - window_start
-                if step == 1:
-                    result.first_step_s = now - step_start
-                if in_warmup:
-                    result.warmup_s += elapsed
-                else:
-                    result.window_samples_per_s.append(len(pending) * batch_size / elapsed)
-                    result.steady_samples += len(pending) * batch_size
-                    result.steady_s += elapsed
-                epoch_train_s += elapsed
-                losses += [adapter.loss_value(loss) for loss in pending]
-                pending, window_start = [], None
-        if pending:  # the epoch's last, shorter window
-            adapter.synchronize()
-            elapsed = time.perf_counter() - window_start
-            result.window_samples_per_s.append(len(pending) * batch_size / elapsed)
-            result.steady_samples += len(pending) * batch_size
-            result.steady_s += elapsed
-            epoch_train_s += elapsed
-            losses += [adapter.loss_value(loss) for loss in pending]
-        result.train_s += epoch_train_s
+        clock = StepClock(adapter, result, batch_size, steps_before=epoch * steps_per_epoch)
+        batches = list(train_batches(len(train_x), batch_size, seed, epoch))
+        epoch_loss = adapter.train_epoch(train_x, train_y, batches, clock)
+        clock.finish()
+        result.train_s += clock.train_s
         accuracy, test_loss, eval_s = evaluate(adapter, *test)
         result.eval_s += eval_s
-        record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "train_time_s": epoch_train_s,
-                  "cumulative_train_time_s": result.train_s, "eval_time_s": eval_s,
+        record = {"epoch": epoch + 1,
+                  "train_loss": float(np.mean(clock.losses)) if clock.losses else epoch_loss,
+                  "train_time_s": clock.train_s, "cumulative_train_time_s": result.train_s, "eval_time_s": eval_s,
                   "test_accuracy": accuracy if measure_accuracy else None,
                   "test_loss": test_loss if measure_accuracy else None}
         result.epochs.append(record)
         emit("epoch", epochs=epochs, samples_per_s=result.train_samples_per_s, **record)
-        if not np.isfinite(record["train_loss"]):
+        if record["train_loss"] is None or not np.isfinite(record["train_loss"]):
             raise FloatingPointError(f"training loss became {record['train_loss']} in epoch {epoch + 1}")
     last = result.epochs[-1]
     result.test_accuracy, result.test_loss = last["test_accuracy"], last["test_loss"]

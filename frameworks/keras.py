@@ -1,4 +1,4 @@
-"""Keras 3 adapter: keras.Sequential, model.compile, train_on_batch, on the backend KERAS_BACKEND names.
+"""Keras 3 adapter: keras.Sequential, model.compile, model.fit, on the backend KERAS_BACKEND names.
 
 One adapter for three frameworks: the harness sets KERAS_BACKEND (tensorflow | jax | torch) before this module
 imports keras, so the same code runs on each backend. Framework-specific choices, all written down here:
@@ -10,9 +10,17 @@ imports keras, so the same code runs on each backend. Framework-specific choices
     the state donated. torch: torch.compile of Keras's train step (inductor; needs a C++ compiler on CPU); Dynamo
     breaks it into several graphs (Keras converts the NumPy batch and opens name scopes inside the step).
     Keras's default, jit_compile="auto", resolves to True on TensorFlow and JAX and to False on torch.
-- Training: `model.train_on_batch`, the train function fit() runs, one call per harness batch. It resets the
-  loss tracker first (so it returns this batch's mean loss) and converts the loss to a Python float, so every step
-  ends with a host sync on every backend.
+- Training: `model.fit`, one call per epoch, as Keras users train: the harness's batches are handed over as one
+  array in the harness's order (gathered before fit starts, outside the clock), fit(shuffle=False,
+  batch_size=the spec's) cuts the same batches, and a callback tells the harness's clock as each batch begins
+  (bench.loop.StepClock: the windows are timed as for every framework). The epoch's training loss is fit's own
+  (the mean of the batch losses, the harness's definition). fit's per-call setup (data adapter, callbacks)
+  runs before the first batch begins, so it is outside the timed training time (tens of ms an epoch). Why not
+  train_on_batch, one call per harness batch: it resets the loss tracker and converts the loss to a Python
+  float every call, 20 % slower than fit on the MLP (benchmarks/overhead.py) — a cost Keras users do not pay.
+  `train_step` (parity's K steps) still uses train_on_batch.
+- JAX: fit keeps the training state in `model._jax_state` between steps and writes it back to the variables at
+  the end of the epoch, so `synchronize` waits on that state while fit runs (keras/src/backend/jax/trainer.py).
 - Inference: `model.predict_on_batch` (the predict function predict() runs, under the same jit_compile), which
   returns NumPy.
 - Layout NHWC (Keras's channels_last default). Conv kernels are HWIO: the spec's OIHW is transposed (2, 3, 1, 0).
@@ -24,8 +32,10 @@ imports keras, so the same code runs on each backend. Framework-specific choices
   torch, Paddle) adds it to sqrt(v_hat): stock Keras behaves as the spec with epsilon / sqrt(1 - beta2^t), 31.6x
   larger at step 1, which moves the MLP's weights by ~9e-2 against the others in `bench parity`. `_SpecAdam`
   overrides Keras's own `update_step` hook with Algorithm 1 (same state, same variables, one backend-neutral
-  formula). Cost: on the torch backend Keras swaps only its exact Adam class for a fused torch._foreach version,
-  so the subclass runs Keras's generic per-variable update (4 variables for the MLP; the CNN uses SGD).
+  formula). On torch, Keras swaps its exact Adam class for a fused torch._foreach version that a subclass would
+  not get (the generic per-variable update cost keras[torch] 25 % of its MLP speed, benchmarks/overhead.py), so
+  there `_TorchSpecAdam` subclasses that fused class (keras.src.backend.torch.optimizers.torch_adam, an internal
+  module) and writes Algorithm 1 with the same _foreach ops.
 - SGD momentum: Keras keeps v = m*v - lr*g; w += v, which equals torch's v = m*v + g; w -= lr*v for a constant
   learning rate (the spec's). nesterov set from the spec.
 - weight_decay: None when the spec's is 0 (Keras would otherwise still run the op); Keras's weight decay is
@@ -51,6 +61,22 @@ from bench.errors import Unsupported
 BACKEND = keras.backend.backend()
 
 
+class _ClockCallback(keras.callbacks.Callback):
+    """Tells the harness's clock as each of fit's batches begins, and closes its last window as the epoch ends.
+    Only batch *begins*: a callback on batch ends would change fit (Keras then stops dispatching those to a thread
+    on JAX and torch, and reads the loss every step)."""
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock = clock
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.clock.step_begins()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.clock.finish()
+
+
 class _SpecAdam(keras.optimizers.Adam):
     """Adam as the spec defines it (epsilon added to sqrt(v_hat)); see the module docstring."""
 
@@ -67,6 +93,34 @@ class _SpecAdam(keras.optimizers.Adam):
         update = ops.divide(ops.multiply(m_hat, ops.cast(learning_rate, variable.dtype)),
                             ops.add(ops.sqrt(v_hat), self.epsilon))
         self.assign_sub(variable, update)
+
+
+if BACKEND == "torch":
+    import torch
+    from keras.src.backend.torch.optimizers.torch_adam import Adam as _KerasTorchAdam
+
+    class _TorchSpecAdam(_KerasTorchAdam):
+        """_SpecAdam's update in the fused form (torch._foreach over all variables) Keras gives its own Adam on
+        torch, so the spec's Adam costs keras[torch] what stock Adam costs it."""
+
+        def _parallel_update_step(self, grads, variables, learning_rate):
+            ops = keras.ops
+            indices = [self._get_variable_index(variable) for variable in variables]
+            values = [variable.value for variable in variables]
+            m_list = [self._momentums[index].value for index in indices]
+            v_list = [self._velocities[index].value for index in indices]
+            dtype = values[0].dtype
+            step = ops.cast(self.iterations + 1, dtype)
+            correction1 = 1 - ops.power(ops.cast(self.beta_1, dtype), step)
+            correction2 = 1 - ops.power(ops.cast(self.beta_2, dtype), step)
+            torch._foreach_mul_(m_list, self.beta_1)
+            torch._foreach_add_(m_list, grads, alpha=1 - self.beta_1)
+            torch._foreach_mul_(v_list, self.beta_2)
+            torch._foreach_add_(v_list, torch._foreach_mul(grads, grads), alpha=1 - self.beta_2)
+            denominators = torch._foreach_add(torch._foreach_sqrt(torch._foreach_div(v_list, correction2)),
+                                              self.epsilon)
+            step_size = ops.cast(learning_rate, dtype) / correction1
+            torch._foreach_sub_(values, torch._foreach_div(torch._foreach_mul(m_list, step_size), denominators))
 
 
 def _mnist_mlp(input_shape: tuple[int, int, int], dropout: tuple[float, ...]) -> keras.Sequential:
@@ -129,6 +183,7 @@ class KerasAdapter(Adapter):
         if device == "cuda" and not _gpu_visible():
             raise Unsupported(f"keras {keras.__version__} on {BACKEND} sees no GPU")
         self.keras_device = "gpu:0" if device == "cuda" else "cpu"  # not "cpu:0": torch would copy
+        self.fitting = False
         keras.utils.set_random_seed(seed)  # dropout masks: Dropout layers seed their generators at construction
 
     @staticmethod
@@ -160,7 +215,8 @@ class KerasAdapter(Adapter):
                 layer.set_weights([kernel, weights[f"{spec_layer.name}.bias"]])
             spec = self.task.optimizer
             if spec.name == "adam":
-                optimizer = _SpecAdam(name="adam", learning_rate=spec.learning_rate, beta_1=spec.beta1, beta_2=spec.beta2,
+                spec_adam = _TorchSpecAdam if BACKEND == "torch" else _SpecAdam
+                optimizer = spec_adam(name="adam", learning_rate=spec.learning_rate, beta_1=spec.beta1, beta_2=spec.beta2,
                                       epsilon=spec.epsilon, amsgrad=False, weight_decay=spec.weight_decay or None)
             else:
                 optimizer = keras.optimizers.SGD(learning_rate=spec.learning_rate, momentum=spec.momentum,
@@ -171,6 +227,18 @@ class KerasAdapter(Adapter):
         if model.jit_compile != (self.mode == "compiled"):  # Keras turns it off for layers without XLA support
             raise Unsupported(f"keras {keras.__version__} on {BACKEND} refused jit_compile for {self.task.name}")
         self.model = model
+
+    def train_epoch(self, images: np.ndarray, labels: np.ndarray, batches: list[np.ndarray], clock) -> float:
+        """One `model.fit` epoch over the harness's batches, in its order; the clock runs from fit's batch-begin hook."""
+        self.fitting = True
+        try:
+            with keras.device(self.keras_device):
+                order = np.concatenate(batches)
+                history = self.model.fit(images[order], labels[order], batch_size=len(batches[0]), epochs=1,
+                                         shuffle=False, verbose=0, callbacks=[_ClockCallback(clock)])
+        finally:
+            self.fitting = False
+        return float(history.history["loss"][-1])
 
     def train_step(self, images: np.ndarray, labels: np.ndarray) -> Any:
         with keras.device(self.keras_device):
@@ -198,15 +266,18 @@ class KerasAdapter(Adapter):
     def synchronize(self) -> None:
         if BACKEND == "jax":  # JAX dispatches asynchronously, even on CPU: the loss can be ready before the update
             import jax
-            state = self.model.variables + self.model.optimizer.variables
-            jax.block_until_ready([variable.value for variable in state])
+            if self.fitting and hasattr(self.model, "_jax_state"):  # inside fit, the state lives there (see docs)
+                jax.block_until_ready(self.model._jax_state)
+            else:
+                state = self.model.variables + self.model.optimizer.variables
+                jax.block_until_ready([variable.value for variable in state])
         elif self.device == "cuda" and BACKEND == "tensorflow":
             import tensorflow as tf
             tf.test.experimental.sync_devices()
         elif self.device == "cuda":
             import torch
             torch.cuda.synchronize()
-        # TensorFlow and torch on CPU: a train_on_batch or predict_on_batch call returns after its work is done
+        # TensorFlow and torch on CPU: a training step or predict_on_batch call returns after its work is done
 
     def matmul_step(self, size: int) -> Callable[[], None]:
         with keras.device(self.keras_device):

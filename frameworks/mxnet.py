@@ -32,7 +32,8 @@ Framework-specific choices, all written down here:
   graph (CachedOp) with memory planned once; the first step builds it and is reported as warm-up. The loss and the
   optimizer update run imperatively, as in the Gluon tutorials. Eager mode: not hybridized (imperative NDArray).
 - Asynchrony: every MXNet call only queues work on the dependency engine; synchronize() is mx.nd.waitall(). The
-  loss is returned as a queued NDArray, read with asscalar().
+  per-sample losses are returned as a queued NDArray and averaged on the host when read (after the timed window),
+  so the step queues no op a hand-written loop would not.
 - Dropout: gluon's Dropout is active only inside autograd.record() (train_mode) and is an identity for rate 0;
   masks come from MXNet's generator, seeded by mx.random.seed(seed).
 - Threads: MXNet's defaults (engine ThreadedEnginePerDevice, OpenMP threads per operator as OMP_NUM_THREADS or
@@ -151,10 +152,10 @@ class MXNetAdapter(Adapter):
             loss = self.loss_fn(self.net(data), target)  # one loss per sample
         loss.backward()  # sum of the per-sample gradients...
         self.trainer.step(len(images))  # ...times 1/batch_size: the gradient of the batch-mean loss
-        return loss.mean()
+        return loss
 
     def loss_value(self, loss: Any) -> float:
-        return float(loss.asscalar())  # float() does not accept an NDArray
+        return float(loss.asnumpy().mean())  # the batch mean, as the other adapters' losses
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         # Outside autograd.record() gluon runs in inference mode: dropout off.

@@ -12,7 +12,8 @@ Framework-specific choices, all written down here:
 - SGD momentum: paddle.optimizer.Momentum, velocity = m*velocity + g; w -= lr*velocity: the spec's classic
   momentum, as torch's (no dampening, use_nesterov from the spec, rescale_grad 1). weight_decay None where the
   spec's is 0 (a float would be L2 added to the gradient, as torch's); no gradient clipping in either optimizer.
-- Loss: nn.CrossEntropyLoss on logits (softmax inside) with int64 labels of shape (N,), mean over the batch.
+- Loss: nn.functional.cross_entropy on logits (softmax inside) with int64 labels of shape (N,), mean over the
+  batch. Train/eval mode (dropout) is switched only when it changes, as a hand-written loop does.
 - Dropout: nn.Dropout's default mode "upscale_in_train" is inverted dropout, as torch's (kept units scaled by
   1/(1-p) in training, identity in eval). Masks come from paddle's generator, seeded by paddle.seed(seed).
 - Compiled mode: paddle.jit.to_static(model) with Paddle 3's defaults: SOT (bytecode capture, full_graph False)
@@ -94,7 +95,6 @@ class PaddleAdapter(Adapter):
             layer.bias.set_value(weights[f"{spec_layer.name}.bias"])
         self.model = model
         self.forward = paddle.jit.to_static(self.model) if self.mode == "compiled" else self.model
-        self.loss_fn = nn.CrossEntropyLoss(reduction="mean")
         spec = self.task.optimizer
         if spec.name == "adam":
             self.optimizer = paddle.optimizer.Adam(learning_rate=spec.learning_rate, beta1=spec.beta1,
@@ -113,15 +113,17 @@ class PaddleAdapter(Adapter):
         return paddle.to_tensor(array)  # onto the current device (set in __init__)
 
     def train_step(self, images: np.ndarray, labels: np.ndarray) -> Any:
-        self.model.train()
-        loss = self.loss_fn(self.forward(self._tensor(images)), self._tensor(labels))
+        if not self.model.training:
+            self.model.train()
+        loss = nn.functional.cross_entropy(self.forward(self._tensor(images)), self._tensor(labels))
         loss.backward()
         self.optimizer.step()
         self.optimizer.clear_grad()
         return loss.detach()
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        self.model.eval()
+        if self.model.training:
+            self.model.eval()
         with paddle.no_grad():
             return self.forward(self._tensor(images)).numpy()
 

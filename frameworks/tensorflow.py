@@ -13,19 +13,20 @@ Framework-specific choices, all written down here:
   2x2, stride 2, "VALID" (torch's MaxPool2d(2)).
 - Adam: torch.optim.Adam's update, eps added to sqrt(v_hat) after bias correction: m = b1*m + (1-b1)*g;
   v = b2*v + (1-b2)*g^2; w -= (lr/(1-b1^t)) * m / (sqrt(v)/sqrt(1-b2^t) + eps), the last line in torch's operation
-  order, its bias corrections in float64 (torch computes them as Python floats) cast to float32. Not Keras's Adam
+  order, its bias corrections computed as torch computes them, Python floats (float64), and passed to the step as
+  float32 scalars (no per-step TF ops for them, and no retracing of the compiled step). Not Keras's Adam
   nor tf.raw_ops.ApplyAdam, which add eps to the uncorrected sqrt(v). Weight decay (0 in the spec) would be added
   to the gradient, as torch's.
 - SGD momentum: v = m*v + g; w -= lr*v (torch's formula, dampening 0; Nesterov as torch's if the spec asks).
 - Loss: tf.nn.sparse_softmax_cross_entropy_with_logits on logits with the harness's int64 labels, mean over the
   batch (tf.reduce_mean).
 - Dropout: inverted dropout (kept units scaled by 1/(1-p)), as torch's, only when training (a Python flag: the
-  predict function is traced without it); a rate of 0 skips the op. Masks come from
-  tf.nn.experimental.stateless_dropout with seeds drawn, once per step, from a Philox tf.random.Generator seeded
-  with `seed`, in eager and XLA mode alike (the masks of the two modes differ: XLA's Philox stream is its own).
-  The mask's RNG is Philox in both: eager leaves rng_alg at auto_select (Philox on CPU and GPU kernels; naming it
-  costs ~4x per call in eager, measured), XLA names "philox", because auto_select compiles under XLA:CPU to a
-  generator measured here ~15x slower (it halved the compiled CNN's speed).
+  predict function is traced without it); a rate of 0 skips the op. Eager mode: tf.nn.dropout, TF's stateful
+  RNG seeded by tf.random.set_seed(seed), as users write it (drawing per-step seeds from a tf.random.Generator
+  instead cost 1.2 ms a step here, 8 % of the eager MLP step). Compiled mode: XLA needs explicit state, so masks
+  come from tf.nn.experimental.stateless_dropout with seeds drawn once per step from a Philox tf.random.Generator
+  seeded with `seed`, rng_alg "philox" (auto_select compiles under XLA:CPU to a generator measured ~15x slower;
+  it halved the compiled CNN's speed). The two modes' masks differ; parity runs with dropout off.
 - Eager mode: the step runs op by op in TF's eager executor. Compiled mode: the whole step (forward, gradients,
   optimizer update) is one tf.function(jit_compile=True), compiled by XLA; predict likewise. XLA compiles once
   per input shape (the first steps are warm-up; a shorter last evaluation batch compiles again).
@@ -37,6 +38,7 @@ Framework-specific choices, all written down here:
 """
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, Callable
 
@@ -104,8 +106,7 @@ class TensorFlowAdapter(Adapter):
         self.tf_device = "/GPU:0" if device == "cuda" else "/CPU:0"
         tf.random.set_seed(seed)
         with tf.device(self.tf_device):
-            self.rng = tf.random.Generator.from_seed(seed, alg="philox")  # dropout masks
-        self.rng_alg = "philox" if mode == "compiled" else None  # None: auto_select, Philox on CPU and GPU
+            self.rng = tf.random.Generator.from_seed(seed, alg="philox")  # compiled mode's dropout masks
 
     @staticmethod
     def framework_version() -> str:
@@ -129,17 +130,21 @@ class TensorFlowAdapter(Adapter):
             self.variables = list(self.params.values())
             self.slots = [[tf.Variable(tf.zeros_like(variable)) for variable in self.variables]
                           for _ in range(2 if self.task.optimizer.name == "adam" else 1)]
-            self.step_count = tf.Variable(0, dtype=tf.int64)  # Adam's t
         self.model = MODELS[self.task.name]
         compile_ = (lambda f: tf.function(f, jit_compile=True)) if self.mode == "compiled" else (lambda f: f)
         self._train = compile_(self._step)
+        self.adam_t = 0  # Adam's t
         self._predict = compile_(self._forward)
 
-    def _adam(self, gradients) -> None:
+    def _adam_scalars(self) -> tuple[tf.Tensor, tf.Tensor]:
+        """Adam's step size lr/(1-b1^t) and sqrt(1-b2^t) for the next step, in float64 as torch, as float32."""
         spec = self.task.optimizer
-        t = tf.cast(self.step_count.assign_add(1), tf.float64)
-        step_size = tf.cast(spec.learning_rate / (1.0 - tf.pow(tf.constant(spec.beta1, tf.float64), t)), tf.float32)
-        correction2_sqrt = tf.cast(tf.sqrt(1.0 - tf.pow(tf.constant(spec.beta2, tf.float64), t)), tf.float32)
+        self.adam_t += 1
+        return (tf.constant(spec.learning_rate / (1.0 - spec.beta1 ** self.adam_t), tf.float32),
+                tf.constant(math.sqrt(1.0 - spec.beta2 ** self.adam_t), tf.float32))
+
+    def _adam(self, gradients, step_size: tf.Tensor, correction2_sqrt: tf.Tensor) -> None:
+        spec = self.task.optimizer
         for variable, g, m, v in zip(self.variables, gradients, *self.slots):
             if spec.weight_decay:
                 g = g + spec.weight_decay * variable
@@ -158,22 +163,28 @@ class TensorFlowAdapter(Adapter):
 
     def _forward(self, images, training: bool = False):
         rates = self.task.dropout if training else (0.0,) * len(self.task.dropout)
-        seeds = self.rng.make_seeds(len(rates)) if any(rates) else None  # one (2,) seed per dropout layer
+        compiled = self.mode == "compiled"
+        seeds = self.rng.make_seeds(len(rates)) if compiled and any(rates) else None  # a (2,) seed per layer
 
         def dropout(x, index: int):
             if rates[index] == 0.0:
                 return x
-            return tf.nn.experimental.stateless_dropout(x, rates[index], seed=seeds[:, index], rng_alg=self.rng_alg)
+            if not compiled:
+                return tf.nn.dropout(x, rates[index])
+            return tf.nn.experimental.stateless_dropout(x, rates[index], seed=seeds[:, index], rng_alg="philox")
         with tf.device(self.tf_device):
             return self.model(self.params, images, dropout)
 
-    def _step(self, images, labels):
+    def _step(self, images, labels, *optimizer_scalars):
         with tf.device(self.tf_device):
             with tf.GradientTape() as tape:
                 logits = self._forward(images, training=True)
                 loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
             gradients = tape.gradient(loss, self.variables)
-            (self._adam if self.task.optimizer.name == "adam" else self._sgd)(gradients)
+            if self.task.optimizer.name == "adam":
+                self._adam(gradients, *optimizer_scalars)
+            else:
+                self._sgd(gradients)
             return loss
 
     def _tensor(self, array: np.ndarray) -> tf.Tensor:
@@ -181,7 +192,8 @@ class TensorFlowAdapter(Adapter):
             return tf.convert_to_tensor(array)
 
     def train_step(self, images: np.ndarray, labels: np.ndarray) -> Any:
-        return self._train(self._tensor(images), self._tensor(labels))
+        scalars = self._adam_scalars() if self.task.optimizer.name == "adam" else ()
+        return self._train(self._tensor(images), self._tensor(labels), *scalars)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         return self._predict(self._tensor(images)).numpy()
@@ -226,6 +238,6 @@ class TensorFlowAdapter(Adapter):
                 "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
                 "jit_compile": self.mode == "compiled",
                 "auto_jit": tf.config.optimizer.get_jit() or None,
-                "dropout_rng": f"stateless_dropout, Philox ({self.rng_alg or 'auto_select'})",
+                "dropout_rng": "stateless_dropout, Philox" if self.mode == "compiled" else "tf.nn.dropout (stateful)",
                 "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on for x86 CPUs)"),
                 "cuda_build": bool(tf.test.is_built_with_cuda())}

@@ -1,0 +1,44 @@
+"""Minimal hand-written training loops of mnist_mlp, one module per adapter module, to measure the harness against.
+
+Each module is what a good user of that framework writes for the spec's MLP (eager mode, the framework's stock
+optimizer unless the module says otherwise) and exposes `make(task, weights, seed)`, returning an object with
+`window_rates(images, labels, batches, warmup, window)`: train on `batches` (index arrays into the NumPy data, in
+the harness's order) and return the samples/s of each run of `window` batches after the first `warmup`, each
+timed between two synchronised clock reads — the statistic a cell reports is the median of the same windows.
+Most loops are a `step` per batch and share the timing below (`StepLoop`); Keras users call `fit`, so its module
+times fit from the inside instead.
+
+Modules import only their own framework (and NumPy), like the adapters: each runs in its framework's environment.
+"""
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+class StepLoop(ABC):
+    """A loop of `step(images, labels)` calls, each starting from the NumPy batch as an adapter's train_step does."""
+
+    @abstractmethod
+    def step(self, images: np.ndarray, labels: np.ndarray) -> object:
+        """One optimizer step on one NumPy batch (converted here); returns the loss, not read."""
+
+    def sync(self) -> None:
+        """Wait for queued work; a no-op where every op has finished when it returns (CPU eager)."""
+
+    def window_rates(self, images: np.ndarray, labels: np.ndarray, batches: list[np.ndarray], warmup: int,
+                     window: int) -> list[float]:
+        for indices in batches[:warmup]:
+            self.step(images[indices], labels[indices])
+        self.sync()
+        rates, start = [], time.perf_counter()
+        for count, indices in enumerate(batches[warmup:], 1):  # the user's loop: gather the batch, step
+            self.step(images[indices], labels[indices])
+            if count % window == 0:  # no loss read, a clock read every `window` steps
+                self.sync()
+                now = time.perf_counter()
+                rates.append(window * len(indices) / (now - start))
+                start = now
+        return rates

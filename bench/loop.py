@@ -83,10 +83,10 @@ class StepClock:
     """The harness's clock over one epoch, told as each training step begins, whoever runs the loop.
 
     Usually `Adapter.train_epoch` calls `step_begins()` before each `train_step`; a framework whose users train
-    with its own loop (Keras's fit) calls it from that loop's batch-begin hook instead. Before the step that
-    begins after the first step, after the warm-up and after every WINDOW_STEPS steady steps, the clock
-    synchronises the device, reads the time and closes a window; losses handed over with `add_loss` are read
-    only then, outside the timed windows. `finish()` closes the last window.
+    with its own loop (Keras's fit) calls it from that loop's batch-begin hook instead. When the first step, the
+    warm-up, or WINDOW_STEPS steady steps are done, the clock synchronises the device, reads the time and closes
+    a window as the next step begins; losses handed over with `add_loss` are read only then, outside the timed
+    windows. `finish()` closes the last window.
     """
 
     def __init__(self, adapter: Adapter, result: "LoopResult", batch_size: int, steps_before: int):

@@ -76,9 +76,10 @@ class Adapter(ABC):
 
     def train_epoch(self, images: np.ndarray, labels: np.ndarray, batches: list[np.ndarray],
                     clock: StepClock) -> float | None:
-        """One epoch over `batches` (index arrays, in the harness's order), telling `clock` as each step begins. The loop every user writes: one `train_step` per batch, its loss to the clock. An
-        adapter whose framework's users train with its own loop (Keras's fit) runs that instead and returns the
-        epoch's mean loss."""
+        """One epoch over `batches` (index arrays, in the harness's order), telling `clock` as each step begins.
+
+        The loop every user writes: one `train_step` per batch, its loss to the clock. An adapter whose framework's
+        users train with its own loop (Keras's fit) runs that instead and returns the epoch's mean loss."""
         for indices in batches:
             clock.step_begins()
             clock.add_loss(self.train_step(images[indices], labels[indices]))

@@ -96,7 +96,8 @@ def build_env(framework: Framework, log: Callable[[str], None]) -> Interpreter:
 
 def probe(framework: Framework, python: str, timeout_s: float = PROBE_TIMEOUT_S) -> tuple[str | None, str | None]:
     """(version, None) if the framework imports in that interpreter, else (None, why not)."""
-    code = (f"import os; os.environ.update({dict(framework.environment)!r}); import {framework.import_name}, importlib.metadata as m, json; "
+    code = (f"import os; os.environ.update({dict(framework.environment)!r}); "
+            f"import {framework.import_name}, importlib.metadata as m, json; "
             f"print(json.dumps(m.version({framework.distribution!r})))")
     try:
         completed = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=timeout_s,

@@ -35,7 +35,7 @@ imports keras, so the same code runs on each backend. Framework-specific choices
   formula). On torch, Keras swaps its exact Adam class for a fused torch._foreach version that a subclass would
   not get (the generic per-variable update cost keras[torch] 25 % of its MLP speed, benchmarks/overhead.py), so
   there `_TorchSpecAdam` subclasses that fused class (keras.src.backend.torch.optimizers.torch_adam, an internal
-  module) and writes Algorithm 1 with the same _foreach ops.
+  module) and writes Algorithm 1 with the same _foreach ops, in the same order.
 - SGD momentum: Keras keeps v = m*v - lr*g; w += v, which equals torch's v = m*v + g; w -= lr*v for a constant
   learning rate (the spec's). nesterov set from the spec.
 - weight_decay: None when the spec's is 0 (Keras would otherwise still run the op); Keras's weight decay is
@@ -101,7 +101,9 @@ if BACKEND == "torch":
 
     class _TorchSpecAdam(_KerasTorchAdam):
         """_SpecAdam's update in the fused form (torch._foreach over all variables) Keras gives its own Adam on
-        torch, so the spec's Adam costs keras[torch] what stock Adam costs it."""
+        torch, so the spec's Adam costs keras[torch] what stock Adam costs it. Stock Keras's op sequence, with
+        epsilon * sqrt(1 - beta2^t) added to sqrt(v) instead of epsilon: exactly Algorithm 1's m_hat / (sqrt(v_hat)
+        + epsilon) multiplied through by sqrt(1 - beta2^t), at no extra pass over the weights."""
 
         def _parallel_update_step(self, grads, variables, learning_rate):
             ops = keras.ops
@@ -112,15 +114,15 @@ if BACKEND == "torch":
             dtype = values[0].dtype
             step = ops.cast(self.iterations + 1, dtype)
             correction1 = 1 - ops.power(ops.cast(self.beta_1, dtype), step)
-            correction2 = 1 - ops.power(ops.cast(self.beta_2, dtype), step)
+            sqrt_correction2 = ops.sqrt(1 - ops.power(ops.cast(self.beta_2, dtype), step))
+            alpha = ops.cast(learning_rate, dtype) * sqrt_correction2 / correction1
             torch._foreach_mul_(m_list, self.beta_1)
             torch._foreach_add_(m_list, grads, alpha=1 - self.beta_1)
             torch._foreach_mul_(v_list, self.beta_2)
             torch._foreach_add_(v_list, torch._foreach_mul(grads, grads), alpha=1 - self.beta_2)
-            denominators = torch._foreach_add(torch._foreach_sqrt(torch._foreach_div(v_list, correction2)),
-                                              self.epsilon)
-            step_size = ops.cast(learning_rate, dtype) / correction1
-            torch._foreach_sub_(values, torch._foreach_div(torch._foreach_mul(m_list, step_size), denominators))
+            denominators = torch._foreach_add(torch._foreach_sqrt(v_list), self.epsilon * sqrt_correction2)
+            torch._foreach_add_(values, torch._foreach_div(torch._foreach_mul(m_list, alpha), denominators),
+                                alpha=-1)
 
 
 def _mnist_mlp(input_shape: tuple[int, int, int], dropout: tuple[float, ...]) -> keras.Sequential:
@@ -216,8 +218,9 @@ class KerasAdapter(Adapter):
             spec = self.task.optimizer
             if spec.name == "adam":
                 spec_adam = _TorchSpecAdam if BACKEND == "torch" else _SpecAdam
-                optimizer = spec_adam(name="adam", learning_rate=spec.learning_rate, beta_1=spec.beta1, beta_2=spec.beta2,
-                                      epsilon=spec.epsilon, amsgrad=False, weight_decay=spec.weight_decay or None)
+                optimizer = spec_adam(name="adam", learning_rate=spec.learning_rate, beta_1=spec.beta1,
+                                      beta_2=spec.beta2, epsilon=spec.epsilon, amsgrad=False,
+                                      weight_decay=spec.weight_decay or None)
             else:
                 optimizer = keras.optimizers.SGD(learning_rate=spec.learning_rate, momentum=spec.momentum,
                                                  nesterov=spec.nesterov, weight_decay=spec.weight_decay or None)
@@ -229,7 +232,7 @@ class KerasAdapter(Adapter):
         self.model = model
 
     def train_epoch(self, images: np.ndarray, labels: np.ndarray, batches: list[np.ndarray], clock) -> float:
-        """One `model.fit` epoch over the harness's batches, in its order; the clock runs from fit's batch-begin hook."""
+        """One `model.fit` epoch over the harness's batches, in their order; fit's batch-begin hook runs the clock."""
         self.fitting = True
         try:
             with keras.device(self.keras_device):

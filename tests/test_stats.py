@@ -97,3 +97,18 @@ def test_version_1_records_migrate_with_new_fields_null(tmp_path):
     migrated = results.check_version(results.read_json(path, "cell record"), path)
     assert migrated["schema_version"] == 2 and migrated["metrics"]["train_samples_per_s"] == 5.0
     assert migrated["metrics"]["latency_batch1_ms_p99"] is None and migrated["gpu_policy"] is None
+
+
+@pytest.mark.parametrize("overheads_percent, median_percent, interval, verdict", [
+    (range(0, 10), 4.5, (1, 8), "undecided"),  # the interval straddles the 3 % limit
+    ([x / 10 for x in range(10)], 0.45, (0.1, 0.8), "within"),
+    (range(4, 14), 8.5, (5, 12), "OVER"),
+])
+def test_overhead_verdict_follows_the_interval_not_the_median(overheads_percent, median_percent, interval, verdict):
+    from benchmarks import overhead
+    hand = [1000.0] * 10
+    harness = [1000.0 * (1 - percent / 100) for percent in overheads_percent]
+    summary = overhead.summarize({"harness_rounds_samples_per_s": harness, "hand_rounds_samples_per_s": hand})
+    assert summary["overhead_percent"] == pytest.approx(median_percent)
+    assert summary["overhead_percent_ci"] == pytest.approx(interval)  # ranks 2 and 9 of 10
+    assert summary["verdict"] == verdict

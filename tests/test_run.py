@@ -105,8 +105,10 @@ def test_interrupted_run_keeps_finished_cells_and_resumes(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "BENCH_NO_DOWNLOAD": "1"}
     args = [sys.executable, "-m", "bench", "run", *SMOKE, "--tasks", "mnist_mlp", "--dataset", "synthetic",
             "--repeats", "3"]
+    # What Ctrl-C in a terminal does. A shell starting the tests in the background (`.ci/run &`) ignores SIGINT and
+    # that is inherited, so Python would install no KeyboardInterrupt handler: give bench the terminal's default.
     process = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+                               text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while not list(tmp_path.glob("results/*/cells/*.json")) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -7,13 +7,15 @@ loop, clocks, statistics, records), so every framework is measured by the same c
 - load `weights` exactly (converting from the spec's canonical layout, see `bench.spec`), and set every
   optimizer hyperparameter of the spec explicitly, never relying on a framework default;
 - convert each NumPy batch to its own tensors inside `train_step`/`predict` (the host-to-device copy is part of
-  a real training step, in every framework alike);
+  a real training step, in every framework alike). Every adapter gets its batches the same way: the harness
+  gathers each epoch once, in the epoch's order, before the clock starts, and hands contiguous slices of it;
 - make `synchronize` wait for all queued device work, so a clock read after it measures finished work;
 - take dropout rates from `self.task.dropout` (in order of appearance), not literals: `bench parity` sets them
   to 0 to compare frameworks step by step;
 - return its current parameters from `weights()` in the spec's canonical layout (the inverse of its load);
 - seed its own random generators (dropout masks) from `seed`;
-- raise `bench.errors.Unsupported` for a device or mode it cannot run here;
+- raise `bench.errors.Unsupported` for a device or mode it cannot run here, and say in `execution()` what a mode
+  actually ran (graph, op by op, XLA, inductor; whether the optimizer update is inside the compiled region);
 - import only its own framework, and write down every framework-specific choice where it makes it.
 """
 from __future__ import annotations
@@ -32,8 +34,9 @@ if TYPE_CHECKING:
 class Adapter(ABC):
     #: Image layout the adapter computes in; the harness converts the data once, before any clock starts.
     data_layout: ClassVar[str] = "NCHW"
-    #: Modes this adapter implements: "eager", and "compiled" (the framework's graph compiler / JIT).
-    modes: ClassVar[tuple[str, ...]] = ("eager", "compiled")
+    #: Modes this adapter implements (bench.settings.MODES): "native" (the way the framework's own documentation
+    #: trains for performance), "eager" (op by op, for debugging) and "compiled" (its graph compiler / JIT).
+    modes: ClassVar[tuple[str, ...]] = ("native", "eager", "compiled")
     #: Whether `gpu_memory_peak_bytes` reads the framework's own allocator.
     has_gpu_allocator_counter: ClassVar[bool] = False
 
@@ -74,15 +77,20 @@ class Adapter(ABC):
         """A function multiplying two float32 `size` x `size` matrices already on the device, returning once the
         product is finished: the harness times it for the device's peak FLOP/s as this framework reaches it."""
 
-    def train_epoch(self, images: np.ndarray, labels: np.ndarray, batches: list[np.ndarray],
-                    clock: StepClock) -> float | None:
-        """One epoch over `batches` (index arrays, in the harness's order), telling `clock` as each step begins.
+    @abstractmethod
+    def execution(self) -> dict[str, str]:
+        """What actually runs in this mode, for the record: {"runs_as": "op by op" | "graph (tf.function)" |
+        "XLA" | "inductor" | ..., "optimizer_update": where the update runs (inside the graph, or eagerly)}."""
+
+    def train_epoch(self, images: np.ndarray, labels: np.ndarray, batch_size: int, clock: StepClock) -> float | None:
+        """One epoch over `images`, already in the epoch's order (gathered by the harness before the clock): one
+        step per contiguous slice of `batch_size`, telling `clock` as each step begins.
 
         The loop every user writes: one `train_step` per batch, its loss to the clock. An adapter whose framework's
         users train with its own loop (Keras's fit) runs that instead and returns the epoch's mean loss."""
-        for indices in batches:
+        for start in range(0, len(images) - batch_size + 1, batch_size):
             clock.step_begins()
-            clock.add_loss(self.train_step(images[indices], labels[indices]))
+            clock.add_loss(self.train_step(images[start:start + batch_size], labels[start:start + batch_size]))
         return None
 
     def loss_value(self, loss: Any) -> float:

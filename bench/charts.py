@@ -117,7 +117,7 @@ def accuracy(groups: list[aggregate.Group], palette: dict[str, str]) -> Chart | 
 def memory(groups: list[aggregate.Group], palette: dict[str, str]) -> list[Chart]:
     older = any(host_memory_field(g) == "peak_host_rss_bytes" for g in groups if g.ok)
     charts = [_bars(groups, lambda g: _single(g, host_memory_field(g), MIB), "Peak host memory",
-                    "MiB, peak RSS of the cell's processes", palette,
+                    "MiB, peak of the cell's processes (summed PSS, else RSS)", palette,
                     "Older records without a sampled process-tree peak: the process's own." if older else ""),
               _bars(groups, lambda g: _single(g, "peak_gpu_nvml_bytes", MIB), "Peak GPU memory",
                     "MiB above the idle context (NVML)", palette, "")]
@@ -126,7 +126,7 @@ def memory(groups: list[aggregate.Group], palette: dict[str, str]) -> list[Chart
 
 def host_memory_field(group: aggregate.Group) -> str:
     """The sampled tree peak; older records have only the process's own high-water mark."""
-    return "peak_host_rss_tree_bytes" if group.values("peak_host_rss_tree_bytes") else "peak_host_rss_bytes"
+    return "peak_host_tree_bytes" if group.values("peak_host_tree_bytes") else "peak_host_rss_bytes"
 
 
 def _single(group: aggregate.Group, name: str, scale: float):

@@ -1,12 +1,18 @@
 """The `bench` command: list, setup, run, parity, report, compare.
 
 User errors (unknown names, bad numbers, missing or corrupt files) print one line and exit 2; anything else is a
-bug and keeps its traceback.
+bug and keeps its traceback. A run stopped by SIGTERM or SIGHUP ends as on Ctrl-C, with exit code 128 + its number.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.metadata
+import os
+import signal
 import sys
+import tempfile
+import tomllib
 from pathlib import Path
 
 from rich.console import Console
@@ -14,13 +20,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench import datasets, envs
-from bench.errors import UserError
+from bench.errors import Terminated, UserError
 from bench.report import FORMATS as REPORT_FORMATS
-from bench.registry import FRAMEWORKS, resolve_framework
-from bench.settings import DEVICES, MODES, RunSettings, parse_datasets, split_list
+from bench.registry import FRAMEWORKS, SOURCE_ROOT, resolve_framework
+from bench.settings import (AUTO_REPEATS_MAX, AUTO_REPEATS_MIN, AUTO_REPEATS_PRECISION, COMPILE_CACHES, DEVICES,
+                            MODES, RunSettings, parse_datasets, split_list)
 from bench.spec import PROFILES, TASKS
 
 EXIT_USER_ERROR = 2
+#: Stop a run as Ctrl-C does: a CI timeout or a scheduler's cancel (SIGTERM), a closed terminal (SIGHUP).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,6 +44,10 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
 
 
+def _repeats(text: str) -> int | str:
+    return "auto" if text.strip().lower() == "auto" else _positive_int(text)
+
+
 def _positive_float(text: str) -> float:
     try:
         return float(text)
@@ -44,6 +57,7 @@ def _positive_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bench", description="Benchmark deep-learning frameworks on one common task spec.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     commands.add_parser("list", help="frameworks (available or not, version, why not), tasks, datasets")
@@ -55,13 +69,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--frameworks", help=f"comma-separated; default: every one set up ({', '.join(FRAMEWORKS)})")
     run.add_argument("--tasks", help=f"comma-separated; default: all ({', '.join(TASKS)})")
     run.add_argument("--device", choices=DEVICES, default="cpu")
-    run.add_argument("--mode", dest="modes", help=f"comma-separated modes ({', '.join(MODES)}); default: eager")
+    run.add_argument("--mode", dest="modes", help=f"comma-separated modes ({', '.join(MODES)}); default: native, "
+                                                  "each framework trained the way its own docs recommend for speed")
     run.add_argument("--profile", choices=PROFILES, default="quick",
                      help="; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()))
     run.add_argument("--epochs", type=_positive_int)
     run.add_argument("--batch-size", type=_positive_int)
-    run.add_argument("--train-samples", type=_positive_int, help="use the first N training samples")
-    run.add_argument("--repeats", type=_positive_int, default=1, help="each cell again in a fresh process")
+    run.add_argument("--train-samples", type=_positive_int,
+                     help="a seeded sample of N training samples, every class in proportion")
+    run.add_argument("--repeats", type=_repeats, default=1,
+                     help=f"each cell again in a fresh process; auto: at least {AUTO_REPEATS_MIN}, then more until "
+                          f"each cell's training-speed interval is within ±{AUTO_REPEATS_PRECISION:.0%} "
+                          f"(at most {AUTO_REPEATS_MAX})")
+    run.add_argument("--compile-cache", choices=COMPILE_CACHES, default="cold",
+                     help="cold (default): every cell compiles from an empty cache; warm: keep torch.compile's, "
+                          "JAX's caches per framework across cells and runs")
     run.add_argument("--seed", type=_positive_int, default=0, help="initial weights, batch order, dropout")
     run.add_argument("--dataset", help=f"NAME or TASK=NAME, comma-separated ({', '.join(datasets.DATASET_NAMES)}); "
                                        f"default per task: " + ", ".join(f"{t.name}={t.default_dataset}"
@@ -158,17 +180,25 @@ def cmd_run(args, console: Console) -> int:
     tasks = tuple(split_list(args.tasks)) or tuple(TASKS)
     settings = RunSettings(
         frameworks=tuple(split_list(args.frameworks)), tasks=tasks, device=args.device,
-        modes=tuple(split_list(args.modes)) or ("eager",), profile=args.profile,
+        modes=tuple(split_list(args.modes)) or RunSettings.modes, profile=args.profile,
         datasets=parse_datasets(args.dataset, tasks), epochs=args.epochs, batch_size=args.batch_size,
-        train_samples=args.train_samples, repeats=args.repeats, seed=args.seed, data_dir=args.data_dir,
+        train_samples=args.train_samples, repeats=AUTO_REPEATS_MAX if args.repeats == "auto" else args.repeats,
+        auto_repeats=args.repeats == "auto", compile_cache=args.compile_cache, seed=args.seed, data_dir=args.data_dir,
         timeout_s=args.timeout, download=not args.no_download and not _env_flag("BENCH_NO_DOWNLOAD"))
     overrides = envs.parse_python_overrides(args.python, resolve_framework)
+    if os.environ.get("BENCH_DATA"):
+        datasets.require_folder("$BENCH_DATA", os.environ["BENCH_DATA"])
+    _require_writable("--out", args.out)
+    _require_writable("--reports", args.reports)
     try:
-        store, records = session.run(settings, overrides, args.out, args.resume, console)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: every finished cell is saved; continue with "
-                      "`bench run --resume RUN_ID` (the run id is printed above)[/]")
-        return 130
+        with _stop_signals_interrupt():
+            store, records = session.run(settings, overrides, args.out, args.resume, console)
+    except KeyboardInterrupt as interrupt:
+        number = interrupt.number if isinstance(interrupt, Terminated) else signal.SIGINT
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+            console.print(f"[yellow]interrupted ({signal.Signals(number).name}): every finished cell is saved; "
+                          f"continue with `bench run --resume RUN_ID` (the run id is printed above)[/]")
+        return 128 + number
     failed = sum(record["status"] in ("failed", "timeout") for record in records)
     console.print(escape(f"results: {store.folder}") + (f" ([red]{failed} failed cell(s)[/])" if failed else ""))
     from bench.report import output
@@ -185,6 +215,7 @@ def cmd_parity(args, console: Console) -> int:
     settings = RunSettings(frameworks=(parity.REFERENCE, *named) if named else (), tasks=tasks, seed=args.seed,
                            timeout_s=args.timeout)
     overrides = envs.parse_python_overrides(args.python, resolve_framework)
+    _require_writable("--out", args.out)
     interpreters = session.available_frameworks(settings, overrides, console.print)
     if parity.REFERENCE not in interpreters:
         raise UserError(f"parity compares against {parity.REFERENCE}: run `bench setup {parity.REFERENCE}` first")
@@ -241,9 +272,46 @@ def _sci(value: float | None) -> str:
 
 
 def _env_flag(name: str) -> bool:
-    import os
-
     return os.environ.get(name, "") not in ("", "0", "false")
+
+
+def _require_writable(option: str, folder: Path) -> None:
+    """Fail before the first cell, not after the last, when results or reports could not be written there."""
+    existing = folder
+    while not os.path.lexists(existing):
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{option} {folder}: {existing} is not a folder, so nothing can be written there")
+    try:
+        tempfile.TemporaryFile(dir=existing).close()  # a real write: root ignores permission bits, not read-only
+    except OSError as error:
+        raise UserError(f"{option} {folder}: cannot write in {existing} ({error.strerror})") from None
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt():
+    """Turn STOP_SIGNALS into Terminated, an interrupt: by default they would end this process alone and leave its
+    cell running. A signal ignored on entry (nohup) stays ignored."""
+    def stop(number, frame):
+        raise Terminated(number)
+
+    previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+    for number, handler in previous.items():
+        if handler != signal.SIG_IGN:
+            signal.signal(number, stop)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def version() -> str:
+    """The installed distribution's version; from a clone run through PYTHONPATH, pyproject.toml's."""
+    try:
+        return importlib.metadata.version("dl-framework-bench")
+    except importlib.metadata.PackageNotFoundError:
+        return tomllib.loads((SOURCE_ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 
 COMMANDS = {"list": cmd_list, "setup": cmd_setup, "run": cmd_run, "parity": cmd_parity, "report": cmd_report,

@@ -100,6 +100,13 @@ def locate(name: str, data_dir: str | None = None) -> Path | None:
     return next((folder for folder in candidate_folders(name, data_dir) if _holds(name, folder)), None)
 
 
+def require_folder(what: str, path: str) -> None:
+    """A data folder the user named must exist: a typo would otherwise be searched, found empty, and the data
+    silently taken from elsewhere (the cache, a download, synthetic)."""
+    if not os.path.isdir(path):
+        raise DataError(f"{what} {path}: {'not a folder' if os.path.exists(path) else 'no such folder'}")
+
+
 def not_found_message(name: str, data_dir: str | None) -> str:
     places = ", ".join(str(folder) for folder in candidate_folders(name, data_dir))
     return (f"dataset {name!r} not found and could not be downloaded; searched: {places}; "
@@ -191,6 +198,20 @@ def load(name: str, folder: Path) -> Dataset:
     """Read dataset NAME from FOLDER (found by `locate` or `download`)."""
     arrays = _load_cifar(folder) if name == "cifar10" else _load_idx(folder)
     return Dataset(name, *arrays, source=str(folder))
+
+
+def subset_indices(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Sorted indices of COUNT samples, every class in proportion to its share of LABELS (largest remainders get
+    the rounding), drawn within each class from (seed, labels) alone: every framework and process trains and tests
+    on the same samples, and a file sorted by class still yields all classes (its first N would not)."""
+    if count >= len(labels):
+        return np.arange(len(labels))
+    _, classes, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    quotas, remainders = np.divmod(sizes * count, len(labels))
+    quotas[np.argsort(-remainders, kind="stable")[:count - quotas.sum()]] += 1
+    rng = np.random.default_rng([seed, 0x5AB5E7])
+    chosen = [rng.permutation(np.flatnonzero(classes == index))[:quota] for index, quota in enumerate(quotas)]
+    return np.sort(np.concatenate(chosen))
 
 
 def synthetic(task: Task, seed: int, train_samples: int, test_samples: int) -> Dataset:

@@ -45,6 +45,11 @@ class RunDisplay:
         if not self.live:
             self.note(f"{label}: started")
 
+    def cell_skipped(self, index: int, total: int, cell: Cell) -> None:
+        """--repeats auto: this repeat is not needed, the cell's interval is already narrow (or it failed)."""
+        self.progress.advance(self.bar)
+        self.note(escape(f"[{index}/{total}] {cell.cell_id}: not needed (--repeats auto: settled)"))
+
     def event(self, event: dict) -> None:
         if event.get("event") != "epoch" or self.cell is None:
             return
@@ -62,20 +67,26 @@ class RunDisplay:
         reason = f" — {record['reason']}" if record.get("reason") else ""
         self.console.print(f"[{style}]{record['status']:>11}[/] " + escape(f"{record['cell_id']} "
                            f"({record['wall_time_s']:.1f} s){reason}"), highlight=False)
+        contention = record.get("contention") or {}
+        if contention.get("flagged"):
+            self.console.print("[bold yellow]  ⚠ measured under contention:[/] " + escape(contention["reason"]),
+                               highlight=False)
 
 
 def summary_table(records: list[dict]) -> Table:
     table = Table(title="Results", caption="test acc. n/a: synthetic data has no accuracy; train samples/s: "
                   "steady-state median [95 % interval], warm-up excluded (first step shown apart); "
-                  "latency: batch 1, median; peak RSS: the cell's processes")
+                  "latency: batch 1, median; peak host: the cell's processes (PSS, else RSS); "
+                  "⚠ contended: other processes took CPU while it trained, so it is not ranked")
     for column, justify in (("framework", "left"), ("task", "left"), ("dataset", "left"), ("mode", "left"),
                             ("rep", "right"), ("status", "left"), ("test acc.", "right"),
                             ("train samples/s", "right"), ("first step s", "right"), ("infer samples/s", "right"),
-                            ("latency ms", "right"), ("peak RSS MiB", "right"), ("wall s", "right")):
+                            ("latency ms", "right"), ("peak host MiB", "right"), ("wall s", "right")):
         table.add_column(column, justify=justify)
     for record in records:
         metrics = record.get("metrics") or {}
-        rss = metrics.get("peak_host_rss_tree_bytes") or metrics.get("peak_host_rss_bytes")
+        rss = metrics.get("peak_host_tree_bytes") or metrics.get("peak_host_rss_bytes")
+        contended = " [yellow]⚠ contended[/]" if (record.get("contention") or {}).get("flagged") else ""
         accuracy = metrics.get("test_accuracy")
         throughput = fmt(metrics.get("train_samples_per_s"), ",.0f")
         if metrics.get("train_samples_per_s_ci_level", 0) >= 0.95:
@@ -85,7 +96,7 @@ def summary_table(records: list[dict]) -> Table:
             escape(f"{record['framework']} {record.get('framework_version') or ''}".strip()), record["task"],
             record["dataset"],
             record["mode"], str(record["repeat"]),
-            f"[{STATUS_STYLE.get(record['status'], '')}]{record['status']}[/]",
+            f"[{STATUS_STYLE.get(record['status'], '')}]{record['status']}[/]{contended}",
             fmt(accuracy, ".4f", "n/a" if record["synthetic_data"] else "—"),
             escape(throughput), fmt(metrics.get("first_step_s"), ".2f"),
             fmt(metrics.get("inference_samples_per_s"), ",.0f"), fmt(metrics.get("latency_batch1_ms_p50"), ".2f"),
@@ -94,13 +105,16 @@ def summary_table(records: list[dict]) -> Table:
 
 
 def print_headlines(console: Console, records: list[dict]) -> None:
-    """Per task, dataset and device: who leads each criterion, ties where the difference is not significant."""
+    """Per task, dataset and device: who leads each criterion, ties where the difference is not significant, who
+    was measured under contention; provisional while a group has fewer than 3 successful repeats."""
     by_setting: dict[tuple, list] = {}
     for group in aggregate.group(records):
         by_setting.setdefault((group.task, group.dataset, group.device), []).append(group)
     for (task, dataset, device), groups in by_setting.items():
         lines = aggregate.headline(groups)
         if lines and len(groups) > 1:
-            console.print(escape(f"{task} on {dataset} ({device}):"), style="bold", highlight=False)
+            caveat = aggregate.provisional(groups)
+            console.print(escape(f"{task} on {dataset} ({device})" + (f" — {caveat}" if caveat else "") + ":"),
+                          style="bold", highlight=False)
             for line in lines:
                 console.print(escape(f"  {line}"), highlight=False)

@@ -1,7 +1,8 @@
 """The training loop every framework runs through: batch order, warm-up, timed windows, evaluation.
 
 The harness owns batching: each epoch's permutation comes from (seed, epoch) alone, so every framework and every
-process sees the same batches; the last partial training batch is dropped; evaluation covers the whole test set.
+process sees the same batches; the epoch is gathered in that order once, before the clock, and every adapter
+trains on contiguous slices of it; the last partial training batch is dropped; evaluation covers the whole test set.
 Clocks are read only after `adapter.synchronize()`.
 """
 from __future__ import annotations
@@ -144,9 +145,13 @@ def run_training(adapter: Adapter, train: tuple[np.ndarray, np.ndarray], test: t
                          f"at least 2 are needed (one to warm up, one to measure)")
     result = LoopResult(warmup_steps=warmup_steps(steps_per_epoch))
     for epoch in range(epochs):
+        # One data path for every framework: the epoch's samples gathered once, in its order, before the clock;
+        # each step then takes a contiguous slice (the last partial batch is dropped by the slicing).
+        order = epoch_order(len(train_x), seed, epoch)[:steps_per_epoch * batch_size]
+        epoch_x, epoch_y = train_x[order], train_y[order]
         clock = StepClock(adapter, result, batch_size, steps_before=epoch * steps_per_epoch)
-        batches = list(train_batches(len(train_x), batch_size, seed, epoch))
-        epoch_loss = adapter.train_epoch(train_x, train_y, batches, clock)
+        epoch_loss = adapter.train_epoch(epoch_x, epoch_y, batch_size, clock)
+        del epoch_x, epoch_y
         clock.finish()
         result.train_s += clock.train_s
         accuracy, test_loss, eval_s = evaluate(adapter, *test)
@@ -200,8 +205,9 @@ def measure_latency(adapter: Adapter, images: np.ndarray, calls: int = LATENCY_C
     return latencies
 
 
-def measure_peak_flops(adapter: Adapter) -> float:
-    """The device's peak float32 FLOP/s as this framework reaches it: the fastest of a few large products."""
+def measure_matmul_flops(adapter: Adapter) -> float:
+    """This framework's fastest float32 square product, in FLOP/s: recorded beside the device's peak (one figure for
+    every framework, bench.machine.device_peak), which utilisation is measured against."""
     size = PEAK_MATMUL_SIZE[adapter.device]
     step = adapter.matmul_step(size)
     step(), step()

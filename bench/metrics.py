@@ -12,8 +12,10 @@ from bench.spec import Task
 LATENCY_PERCENTILES = (50, 90, 99)
 
 
-def derive(metrics: dict, epochs: list[dict], task: Task, dataset: str, memory: MemoryPeaks) -> dict:
-    """METRICS completed with every derived field (a new dict; the child's own fields are kept)."""
+def derive(metrics: dict, epochs: list[dict], task: Task, dataset: str, memory: MemoryPeaks,
+           device_peak: tuple[float | None, str]) -> dict:
+    """METRICS completed with every derived field (a new dict; the child's own fields are kept). `device_peak` is
+    the device's float32 peak FLOP/s and its source (bench.machine.device_peak): one figure for every framework."""
     derived = dict(metrics)
     throughput = stats.summarize(metrics["train_samples_per_s_windows"])
     derived.update({
@@ -24,6 +26,7 @@ def derive(metrics: dict, epochs: list[dict], task: Task, dataset: str, memory: 
         "train_samples_per_s_cv": throughput.cv,
         "time_to_first_step_s": sum(metrics[phase] for phase in ("startup_s", "import_s", "build_s",
                                                                   "first_step_s")),
+        "launch_s": metrics["startup_s"] + metrics["import_s"],
     })
     latencies = metrics["latency_batch1_ms_samples"]
     for percentile in LATENCY_PERCENTILES:
@@ -31,11 +34,17 @@ def derive(metrics: dict, epochs: list[dict], task: Task, dataset: str, memory: 
     derived.update(time_to_accuracy(epochs, task, dataset))
     flops = task.train_flops_per_sample
     achieved = flops * throughput.median
+    peak, peak_source = device_peak
+    if metrics["matmul_flops_per_s"] > (peak or 0):  # the estimate fell short of what the device did
+        peak, peak_source = metrics["matmul_flops_per_s"], "fastest float32 matmul measured in this cell"
     derived.update({
         "train_flops_per_sample": flops,
         "achieved_train_flops_per_s": achieved,
-        "utilisation_percent": 100 * achieved / metrics["device_peak_flops_per_s"],
-        "peak_host_rss_tree_bytes": memory.host_rss_tree_bytes,
+        "device_peak_flops_per_s": peak,
+        "device_peak_source": peak_source,
+        "utilisation_percent": 100 * achieved / peak if peak else None,
+        "peak_host_tree_bytes": memory.host_tree_bytes,
+        "peak_host_tree_kind": memory.host_tree_kind,
         "peak_gpu_nvml_bytes": memory.gpu_nvml_bytes,
         "gpu_nvml_baseline_bytes": memory.gpu_nvml_baseline_bytes,
         "peak_gpu_nvml_reason": memory.gpu_nvml_reason,
@@ -55,3 +64,28 @@ def time_to_accuracy(epochs: list[dict], task: Task, dataset: str) -> dict:
             return {**result, "time_to_accuracy_s": epoch["cumulative_train_time_s"],
                     "time_to_accuracy_epoch": epoch["epoch"], "time_to_accuracy_reason": None}
     return {**result, "time_to_accuracy_reason": f"not reached in {len(epochs)} epoch(s)"}
+
+
+def apply_run_device_peak(records: list[dict]) -> list[dict]:
+    """One device peak per run and device, for every framework: the largest of the records' estimates and of the
+    float32 matmuls every framework of the run reached on that device (a virtual machine's nominal clock can
+    understate the peak; no framework's training outruns the device's best product). Utilisation is recomputed
+    against it, so it means the same for every row. Records of other runs never mix."""
+    best: dict[tuple, tuple[float, str]] = {}
+    for record in records:
+        found = record.get("metrics") or {}
+        key = (record["run_id"], record["device"])
+        candidates = ((found.get("device_peak_flops_per_s"), found.get("device_peak_source")),
+                      (found.get("matmul_flops_per_s"), f"fastest float32 matmul of any framework in the run "
+                                                        f"({record['framework']})"))
+        for value, source in candidates:
+            if value and value > best.get(key, (0.0, ""))[0]:
+                best[key] = (value, source)
+    for record in records:
+        found = record.get("metrics")
+        key = (record["run_id"], record["device"])
+        if found and key in best and found.get("achieved_train_flops_per_s") is not None:
+            peak, source = best[key]
+            found.update(device_peak_flops_per_s=peak, device_peak_source=source,
+                         utilisation_percent=100 * found["achieved_train_flops_per_s"] / peak)
+    return records

@@ -46,7 +46,7 @@ class ParityRow:
 def _run(framework: str, task: str, interpreter: Interpreter, scratch: Path, seed: int, timeout_s: float):
     config = CellConfig(
         run_id="parity", cell_id=f"parity--{framework}--{task}", framework=framework, task=task,
-        dataset="synthetic", data_folder=None, device="cpu", mode="eager", repeat=0, seed=seed, epochs=1,
+        dataset="synthetic", data_folder=None, device="cpu", mode="native", repeat=0, seed=seed, epochs=1,
         batch_size=TASKS[task].batch_size, train_samples=None, test_samples=None, spawned_at=time.time(),
         result_path=str(scratch / f"{config_name(framework, task)}.json"), parity_steps=PARITY_STEPS)
     outcome = run_child(config, interpreter.python, scratch / f"{config_name(framework, task)}.log", timeout_s,

@@ -35,9 +35,10 @@ class Framework:
 
 
 def _keras(backend: str, *aliases: str) -> Framework:
-    """Keras 3 on one backend: one shared environment, the backend chosen per cell by KERAS_BACKEND."""
+    """Keras 3 on one backend: one adapter file, an environment per backend (keras-BACKEND.txt: only that backend
+    installed, so no row loads another's framework), the backend chosen by KERAS_BACKEND."""
     return Framework(f"keras[{backend}]", "frameworks.keras:KerasAdapter", "keras", "keras",
-                     aliases=aliases, env_name="keras", environment=(("KERAS_BACKEND", backend),))
+                     aliases=aliases, env_name=f"keras-{backend}", environment=(("KERAS_BACKEND", backend),))
 
 
 FRAMEWORKS: dict[str, Framework] = {fw.name: fw for fw in (

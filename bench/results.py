@@ -12,9 +12,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from bench.errors import UserError
+from bench.metrics import apply_run_device_peak
 from bench.protocol import write_json_atomic
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "cell.schema.json"
 
 
@@ -51,6 +52,8 @@ def check_version(document: dict, path: Path) -> dict:
                         f"{SCHEMA_VERSION}); upgrade bench to read it")
     if version == 1:
         document = _update_to_2(document)
+    if document["schema_version"] == 2:
+        document = _update_to_3(document)
     return document
 
 
@@ -62,6 +65,28 @@ def _update_to_2(document: dict) -> dict:
     document.setdefault("gpu_policy", None)
     if isinstance(document.get("metrics"), dict):
         document["metrics"] = {**dict.fromkeys(schema["properties"]["metrics"]["properties"]), **document["metrics"]}
+    return document
+
+
+def _update_to_3(document: dict) -> dict:
+    """Version 3 added the native mode, what ran (`execution`), loaded frameworks, threads, the compile-cache policy,
+    contention, a PSS tree peak and one device peak per device. A version-2 record measured none of these: null.
+    Its tree peak summed RSS (said in peak_host_tree_kind); its device peak was the framework's own matmul, kept
+    as matmul_flops_per_s, so its utilisation (against that matmul) is dropped rather than shown beside ones that
+    mean something else."""
+    document = {**document, "schema_version": 3}
+    for name in ("execution", "loaded_frameworks", "threads", "compile_cache", "contention"):
+        document.setdefault(name, None)
+    metrics = document.get("metrics")
+    if isinstance(metrics, dict):
+        metrics = dict(metrics)
+        tree = metrics.pop("peak_host_rss_tree_bytes", None)
+        startup, imported = metrics.get("startup_s"), metrics.get("import_s")
+        metrics.update(peak_host_tree_bytes=tree, peak_host_tree_kind="rss" if tree is not None else None,
+                       launch_s=startup + imported if startup is not None and imported is not None else None,
+                       matmul_flops_per_s=metrics.get("device_peak_flops_per_s"), device_peak_flops_per_s=None,
+                       device_peak_source=None, utilisation_percent=None)
+        document["metrics"] = metrics
     return document
 
 
@@ -123,8 +148,19 @@ class RunStore:
         write_json_atomic(path, validate_cell(record, path))
 
     def cells(self) -> list[dict]:
-        return [validate_cell(read_json(path, "cell record"), path)
-                for path in sorted(self.cells_folder.glob("*.json"))]
+        return apply_run_device_peak([validate_cell(read_json(path, "cell record"), path)
+                                      for path in sorted(self.cells_folder.glob("*.json"))])
+
+    def readable_cells(self) -> tuple[list[dict], list[tuple[Path, str]]]:
+        """The cells that read and validate, and (path, why) for each that does not: a report shows what it can and
+        lists the rest, where `cells` (the end of a run) stops at the first bad file."""
+        cells, skipped = [], []
+        for path in sorted(self.cells_folder.glob("*.json")):
+            try:
+                cells.append(validate_cell(read_json(path, "cell record"), path))
+            except UserError as error:
+                skipped.append((path, str(error).removeprefix(f"{path}: ")))
+        return apply_run_device_peak(cells), skipped
 
 
 def run_folder(path_or_id: str, root: Path) -> Path:

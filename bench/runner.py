@@ -19,12 +19,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from bench import metrics
+from bench import lifeline, machine, metrics
+from bench.datasets import cache_root
 from bench.envs import Interpreter
 from bench.protocol import CellConfig, parse_event
 from bench.registry import FRAMEWORKS, SOURCE_ROOT
 from bench.results import SCHEMA_VERSION, RunStore
-from bench.sampler import MemoryPeaks, MemorySampler
+from bench.sampler import CellSampler, MemoryPeaks
 from bench.settings import RunSettings
 from bench.spec import TASKS
 
@@ -33,9 +34,20 @@ _SIGNAL_HINTS = {signal.SIGKILL: "killed (SIGKILL): most often the kernel's out-
                  signal.SIGSEGV: "crashed with a segmentation fault (SIGSEGV)",
                  signal.SIGABRT: "aborted (SIGABRT)"}
 #: Set for every GPU cell and recorded with it: each framework allocates as it goes instead of reserving the device
-#: up front (so memory figures compare), and float32 means float32 (no TF32 in cuBLAS/cuDNN for anyone).
+#: up front (so memory figures compare), float32 means float32 (no TF32 in cuBLAS/cuDNN for anyone), and every
+#: framework autotunes its convolutions (TensorFlow, JAX and MXNet do by default; PyTorch's adapter sets
+#: cudnn.benchmark, Paddle's switch is the flag below).
 GPU_POLICY = {"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
-              "FLAGS_allocator_strategy": "auto_growth", "NVIDIA_TF32_OVERRIDE": "0"}
+              "FLAGS_allocator_strategy": "auto_growth", "NVIDIA_TF32_OVERRIDE": "0",
+              "TF_CUDNN_USE_AUTOTUNE": "1", "MXNET_CUDNN_AUTOTUNE_DEFAULT": "1", "FLAGS_cudnn_exhaustive_search": "1"}
+#: Every persistent compile cache a framework keeps on disk, pointed at one folder per cell: empty (cold: the cell
+#: pays its full compile time, as on a first run) unless --compile-cache warm, which keeps one folder per
+#: framework across cells and runs. TF's XLA and JAX's caches are off unless a folder is named, so cold leaves
+#: them off; torch.compile (inductor, Triton) caches by default, in /tmp, across runs.
+COMPILE_CACHE_VARIABLES = {"TORCHINDUCTOR_CACHE_DIR": "inductor", "TRITON_CACHE_DIR": "triton"}
+WARM_COMPILE_CACHE_VARIABLES = {"JAX_COMPILATION_CACHE_DIR": "jax"}
+WARM_COMPILE_CACHE_SETTINGS = {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+                               "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
 
 
 @dataclass(frozen=True)
@@ -84,21 +96,29 @@ class ChildOutcome:
     finished_at: str
     log_tail: str
     memory: MemoryPeaks
+    contention: dict | None  # other processes' use of the machine while the cell was timed (bench.sampler)
 
 
 def run_child(config: CellConfig, python: str, log_path: Path, timeout_s: float,
-              on_event: Callable[[dict], None]) -> ChildOutcome:
-    """Start `python -m frameworks.cell` for CONFIG, wait at most TIMEOUT_S, and collect what it left."""
+              on_event: Callable[[dict], None], compile_cache: str = "cold") -> ChildOutcome:
+    """Start `python -m frameworks.cell` for CONFIG, wait at most TIMEOUT_S, and collect what it left.
+
+    Call it from a thread that outlives the child: the child's lifeline (bench.lifeline) kills it when the thread
+    that started it ends, so that a harness killed outright leaves no cell running.
+    """
     tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
     config_path = Path(config.result_path).with_suffix(".config.json")
     config_path.write_text(config.to_json())
+    caches = compile_cache_folders(config.framework, compile_cache, Path(config.result_path).parent)
+    environment = {**child_environment(config.framework, config.device, caches),
+                   lifeline.PARENT_PID_VARIABLE: str(os.getpid())}
     started_at, clock = _now(), time.perf_counter()
     with open(log_path, "w") as log:
         process = subprocess.Popen([python, "-m", "frameworks.cell", str(config_path)],
-                                   cwd=SOURCE_ROOT, env=child_environment(config.framework, config.device),
+                                   cwd=SOURCE_ROOT, env=environment,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, errors="replace", start_new_session=True)
-        with MemorySampler(process.pid, gpu=config.device != "cpu") as sampler:
+        with CellSampler(process.pid, gpu=config.device != "cpu") as sampler:
             def handle(event: dict) -> None:
                 if event.get("event") == "phase":
                     sampler.set_phase(event.get("name", ""))
@@ -111,7 +131,7 @@ def run_child(config: CellConfig, python: str, log_path: Path, timeout_s: float,
             except subprocess.TimeoutExpired:
                 timed_out = True
                 _kill(process)
-            except BaseException:  # Ctrl-C: no half-finished cell is recorded
+            except BaseException:  # Ctrl-C, SIGTERM, SIGHUP (bench.errors.Terminated): no half-finished cell
                 _kill(process)
                 raise
             reader.join(timeout=10)
@@ -125,7 +145,7 @@ def run_child(config: CellConfig, python: str, log_path: Path, timeout_s: float,
         reason, signal_name = _failure_reason(process.returncode)
         document = {"status": "failed", "reason": reason + (f"; last log line: {tail[-1]}" if tail else "")}
     return ChildOutcome(document, process.returncode, signal_name, wall, started_at, _now(), "\n".join(tail),
-                        sampler.peaks())
+                        sampler.peaks(), sampler.contention())
 
 
 def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: Interpreter,
@@ -139,11 +159,13 @@ def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: In
             seed=settings.seed, epochs=settings.epochs_for(cell.task), batch_size=settings.batch_size_for(cell.task),
             train_samples=settings.train_samples_for(cell.task), test_samples=settings.test_samples_for(cell.task),
             spawned_at=time.time(), result_path=str(Path(scratch) / "result.json"))
-        outcome = run_child(config, interpreter.python, log_path, settings.timeout_s, on_event)
+        outcome = run_child(config, interpreter.python, log_path, settings.timeout_s, on_event,
+                            settings.compile_cache)
     document = outcome.document
     if document.get("status") == "ok":
         document = {**document, "metrics": metrics.derive(document["metrics"], document["epochs_detail"],
-                                                          TASKS[cell.task], cell.dataset, outcome.memory)}
+                                                          TASKS[cell.task], cell.dataset, outcome.memory,
+                                                          machine.device_peak(cell.device))}
     record = {
         "schema_version": SCHEMA_VERSION, "run_id": store.run_id, "cell_id": cell.cell_id,
         "framework": cell.framework, "task": cell.task, "dataset": cell.dataset,
@@ -155,22 +177,38 @@ def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: In
         "started_at": outcome.started_at, "finished_at": outcome.finished_at,
         "log_path": str(log_path.relative_to(store.folder)), "log_tail": outcome.log_tail,
         "gpu_policy": GPU_POLICY if cell.device != "cpu" else None,
+        "threads": int(child_environment(cell.framework)["OMP_NUM_THREADS"]),
+        "compile_cache": settings.compile_cache,
+        "contention": outcome.contention,
         **document,
     }
     store.write_cell(record)
     return record
 
 
-def child_environment(framework: str, device: str = "cpu") -> dict[str, str]:
+def compile_cache_folders(framework: str, policy: str, scratch: Path) -> dict[str, str]:
+    """COMPILE_CACHE_VARIABLES (and, warm, WARM_COMPILE_CACHE_VARIABLES) pointed at the cell's empty scratch folder
+    (cold) or at a folder per framework in the user cache (warm)."""
+    if policy == "warm":
+        root = cache_root() / "compile-cache" / framework.replace("[", "-").replace("]", "")
+        folders = {**COMPILE_CACHE_VARIABLES, **WARM_COMPILE_CACHE_VARIABLES}
+        return {variable: str(root / name) for variable, name in folders.items()} | WARM_COMPILE_CACHE_SETTINGS
+    return {variable: str(scratch / "compile-cache" / name) for variable, name in COMPILE_CACHE_VARIABLES.items()}
+
+
+def child_environment(framework: str, device: str = "cpu", compile_caches: dict[str, str] | None = None
+                      ) -> dict[str, str]:
     """The child's environment: ours, this source tree first on the path, and the framework's own variables.
 
-    Every framework gets every core: OMP_NUM_THREADS defaults to the core count (Paddle would otherwise force
-    it to 1 on import, and a benchmark must not hand one framework half the machine). A value the user set wins.
-    GPU cells get GPU_POLICY.
+    Every framework gets every CPU this process may use (bench.machine.usable_cpus: affinity mask and cgroup
+    quota): OMP_NUM_THREADS and MKL_NUM_THREADS default to that count (Paddle would otherwise set OpenMP to 1 on
+    import, and a benchmark must not hand one framework half the machine); a value the user set wins, for every
+    framework alike. GPU cells get GPU_POLICY; compile caches go where `compile_caches` says.
     """
-    return {"OMP_NUM_THREADS": str(os.cpu_count() or 1), **os.environ, "PYTHONPATH": str(SOURCE_ROOT),
-            "PYTHONUNBUFFERED": "1", **(GPU_POLICY if device != "cpu" else {}),
-            **dict(FRAMEWORKS[framework].environment)}
+    threads = str(machine.usable_cpus())
+    return {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, **os.environ,
+            **(compile_caches or {}), "PYTHONPATH": str(SOURCE_ROOT), "PYTHONUNBUFFERED": "1",
+            **(GPU_POLICY if device != "cpu" else {}), **dict(FRAMEWORKS[framework].environment)}
 
 
 def _pump(process: subprocess.Popen, log, tail: deque, on_event: Callable[[dict], None]) -> None:

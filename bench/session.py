@@ -8,13 +8,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from bench import datasets, envs, machine
+from bench import datasets, envs, machine, sampler, stats
 from bench.display import RunDisplay, print_headlines, summary_table
 from bench.errors import DataError, UserError
 from bench.registry import FRAMEWORKS
 from bench.results import RunStore, new_run_id
-from bench.runner import plan, run_cell
-from bench.settings import RunSettings
+from bench.runner import Cell, plan, run_cell
+from bench.settings import AUTO_REPEATS_MIN, AUTO_REPEATS_PRECISION, RunSettings
 from bench.spec import SPEC_VERSION, TASKS
 
 
@@ -93,6 +93,43 @@ def framework_versions(interpreters: dict[str, envs.Interpreter], timeout_s: flo
     return versions
 
 
+def check_machine(note) -> None:
+    """Say before the first cell whether other processes keep the CPUs busy (each cell checks again, and flags)."""
+    busy, top = sampler.machine_load()
+    if busy > sampler.CONTENTION_THRESHOLD_CORES:
+        busiest = ", ".join(f"{name} (pid {pid}, {cores:.2f})" for name, pid, cores in top)
+        note(f"[bold yellow]the machine is busy: other processes use {busy:.2f} cores"
+             + escape(f" (busiest now: {busiest})" if busiest else "") + "; "
+             f"cells timed while that lasts are flagged as measured under contention and not ranked[/]")
+    else:
+        note(f"machine quiet: other processes use {busy:.2f} cores (a cell is flagged above "
+             f"{sampler.CONTENTION_THRESHOLD_CORES:g})")
+
+
+def _group_key(cell: Cell | dict) -> tuple:
+    get = cell.get if isinstance(cell, dict) else lambda name: getattr(cell, name)
+    return tuple(get(name) for name in ("framework", "task", "dataset", "device", "mode"))
+
+
+def settled_cells(records: list[dict]) -> set[tuple]:
+    """--repeats auto: the cells that need no more repeats — at least AUTO_REPEATS_MIN successful ones whose training
+    speed is known within ±AUTO_REPEATS_PRECISION (95 %), or a repeat that did not succeed (repeating a failure
+    or an unsupported cell buys nothing)."""
+    by_cell: dict[tuple, list[dict]] = {}
+    for record in records:
+        by_cell.setdefault(_group_key(record), []).append(record)
+    settled = set()
+    for key, group in by_cell.items():
+        if any(record["status"] != "ok" for record in group):
+            settled.add(key)
+            continue
+        speeds = [record["metrics"]["train_samples_per_s"] for record in group]
+        precision = stats.relative_halfwidth(speeds)
+        if len(speeds) >= AUTO_REPEATS_MIN and precision is not None and precision <= AUTO_REPEATS_PRECISION:
+            settled.add(key)
+    return settled
+
+
 def run(settings: RunSettings, overrides: dict[str, str], results_root: Path, resume: str | None,
         console: Console) -> tuple[RunStore, list[dict]]:
     note = console.print
@@ -123,9 +160,18 @@ def run(settings: RunSettings, overrides: dict[str, str], results_root: Path, re
         note(f"{task}: dataset {choice['dataset']} — {where}")
     cells = plan(settings, list(interpreters), device, {task: c["dataset"] for task, c in chosen.items()})
     todo = [cell for cell in cells if not store.has_cell(cell.cell_id)]
-    note(f"run {store.run_id}: {len(todo)} of {len(cells)} cells to run; results in {store.folder}")
+    note(f"run {store.run_id}: {len(todo)} of {len(cells)} cells to run"
+         + (f" at most (--repeats auto)" if settings.auto_repeats else "") + f"; results in {store.folder}")
+    check_machine(note)
+    settled: set[tuple] = set()
     with RunDisplay(console, len(todo)) as display:
         for index, cell in enumerate(todo, 1):
+            if settings.auto_repeats and cell.repeat >= AUTO_REPEATS_MIN:
+                if cell.repeat != todo[index - 2].repeat:  # a new round: which cells are precise enough now
+                    settled = settled_cells(store.cells())
+                if _group_key(cell) in settled:
+                    display.cell_skipped(index, len(todo), cell)
+                    continue
             display.cell_started(index, len(todo), cell)
             record = run_cell(cell, settings, store, interpreters[cell.framework], chosen[cell.task]["folder"],
                               display.event)

@@ -3,13 +3,19 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from bench.datasets import DATASET_NAMES
+from bench.datasets import DATASET_NAMES, require_folder
 from bench.errors import UserError
 from bench.registry import resolve_framework
 from bench.spec import PROFILES, TASKS
 
 DEVICES = ("cpu", "cuda", "auto")
-MODES = ("eager", "compiled")
+#: native: each framework the way its own documentation trains for speed; eager: op by op (debugging);
+#: compiled: its graph compiler (XLA, inductor, to_static, static hybridize). Adapters say what each ran.
+MODES = ("native", "eager", "compiled")
+COMPILE_CACHES = ("cold", "warm")
+AUTO_REPEATS_MIN, AUTO_REPEATS_MAX = 3, 10
+#: --repeats auto stops once every cell's 95 % interval for training speed is within this fraction of its median
+AUTO_REPEATS_PRECISION = 0.05
 
 
 def split_list(value: str | None) -> list[str]:
@@ -48,17 +54,19 @@ class RunSettings:
     frameworks: tuple[str, ...] = ()  # empty: every framework whose environment is available
     tasks: tuple[str, ...] = tuple(TASKS)
     device: str = "cpu"
-    modes: tuple[str, ...] = ("eager",)
+    modes: tuple[str, ...] = ("native",)
     profile: str = "quick"
     datasets: dict[str, str] = field(default_factory=dict)  # task -> dataset chosen by the user
     epochs: int | None = None
     batch_size: int | None = None
     train_samples: int | None = None
-    repeats: int = 1
+    repeats: int = 1  # with auto_repeats: the cap
+    auto_repeats: bool = False  # repeat until every cell's interval is narrow (AUTO_REPEATS_PRECISION) or the cap
     seed: int = 0
     data_dir: str | None = None
     timeout_s: float = 1800.0
     download: bool = True
+    compile_cache: str = "cold"
 
     def __post_init__(self):
         self.frameworks = tuple(dict.fromkeys(resolve_framework(name).name for name in self.frameworks))
@@ -66,11 +74,14 @@ class RunSettings:
         self.device = _choose("device", [self.device], DEVICES)[0]
         self.modes = _choose("mode", list(self.modes), MODES)
         self.profile = _choose("profile", [self.profile], PROFILES)[0]
+        self.compile_cache = _choose("compile cache", [self.compile_cache], COMPILE_CACHES)[0]
         if not self.tasks or not self.modes:
             raise UserError("at least one task and one mode are needed")
         for name in ("epochs", "batch_size", "train_samples", "repeats"):
             _positive(f"--{name.replace('_', '-')}", getattr(self, name))
         _positive("--seed", self.seed, allow_zero=True)
+        if self.data_dir is not None:
+            require_folder("--data-dir", self.data_dir)
         if not self.timeout_s > 0:
             raise UserError(f"--timeout must be a positive number of seconds. Received: {self.timeout_s}")
         for task in self.tasks:

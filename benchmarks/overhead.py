@@ -2,7 +2,7 @@
 
 `$BENCH_PY -m benchmarks.overhead [--frameworks a,b] [--rounds N] [--steps N] [--out PATH]`, from the repository
 root. For each framework whose environment is set up, one child process (`benchmarks.overhead_child`, in that
-framework's environment, started as the runner starts a cell) trains mnist_mlp in eager mode alternately through
+framework's environment, started as the runner starts a cell) trains mnist_mlp in native mode alternately through
 the harness (adapter + `bench.loop`) and through the framework's minimal hand loop (`benchmarks.hand_loops`), on
 the same batches. Throughputs vary with the machine: on 2 shared cores they move by ±30 % from one second to the
 next (measured), so rounds are short (60 steps a side) and many (30), each pair close in time, and the overhead

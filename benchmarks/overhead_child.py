@@ -1,7 +1,7 @@
 """One framework's half of `benchmarks.overhead`: the harness against a hand-written loop, in one process.
 
 Runs in the framework's own environment (`python -m benchmarks.overhead_child --framework NAME ...`, cwd the
-repository root, environment from `bench.runner.child_environment`). Both sides train mnist_mlp in eager mode on
+repository root, environment from `bench.runner.child_environment`). Both sides train mnist_mlp in native mode on
 the same synthetic data, prepared as a cell prepares it, in the same batches, with the same warm-up steps left out:
 (a) the adapter through `bench.loop.run_training`, the code every cell runs; (b) the framework's hand loop
 (`benchmarks.hand_loops`). Each side's figure per round is what a cell reports: the median samples/s of its
@@ -49,7 +49,7 @@ def measure(framework_name: str, rounds: int, steps: int, seed: int) -> dict:
     steady_samples = (len(batches) - warmup) * batch_size
 
     weights = spec.initial_weights(TASK, seed)
-    adapter = adapter_class(TASK, "cpu", "eager", seed)
+    adapter = adapter_class(TASK, "cpu", "native", seed)
     adapter.build(weights)
     hand = hand_module.make(TASK, weights, seed)
 

@@ -33,12 +33,15 @@ def _load_data(config: protocol.CellConfig, task: spec.Task, layout: str):
     else:
         data = datasets.load(config.dataset, Path(config.data_folder))
 
-    def prepare(images: np.ndarray, count: int | None) -> np.ndarray:
-        images = images[:count].astype(np.float32) / np.float32(255)
-        return np.ascontiguousarray(images.transpose(0, 2, 3, 1) if layout == "NHWC" else images)
+    def prepare(images: np.ndarray, labels: np.ndarray, count: int | None) -> tuple[np.ndarray, np.ndarray]:
+        if count is not None and count < len(labels):  # the same stratified sample in every framework
+            keep = datasets.subset_indices(labels, count, config.seed)
+            images, labels = images[keep], labels[keep]
+        images = images.astype(np.float32) / np.float32(255)
+        return np.ascontiguousarray(images.transpose(0, 2, 3, 1) if layout == "NHWC" else images), labels
 
-    train = (prepare(data.train_x, config.train_samples), data.train_y[:config.train_samples])
-    test = (prepare(data.test_x, config.test_samples), data.test_y[:config.test_samples])
+    train = prepare(data.train_x, data.train_y, config.train_samples)
+    test = prepare(data.test_x, data.test_y, config.test_samples)
     return train, test, data.synthetic
 
 
@@ -46,6 +49,15 @@ def _enter_phase(name: str, settle_s: float = 0.0) -> None:
     """Tell the parent's memory sampler which phase starts; `settle_s` gives it time to take samples first."""
     protocol.emit("phase", name=name)
     time.sleep(settle_s)
+
+
+#: Top-level modules of every deep-learning framework the suite knows: a record lists those its process loaded, so
+#: a row that carries another framework's import (memory, startup) is visible, and tested.
+FRAMEWORK_MODULES = ("torch", "tensorflow", "jax", "keras", "mxnet", "paddle")
+
+
+def loaded_frameworks() -> list[str]:
+    return [name for name in FRAMEWORK_MODULES if name in sys.modules]
 
 
 def run(config: protocol.CellConfig) -> dict:
@@ -84,9 +96,11 @@ def run(config: protocol.CellConfig) -> dict:
     gpu_peak = adapter.gpu_memory_peak_bytes()
     host_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     _enter_phase("peak_matmul", settle_s=0.1)  # memory was read above: the product's operands are not the model's
-    peak_flops = loop.measure_peak_flops(adapter)
+    matmul_flops = loop.measure_matmul_flops(adapter)
     document.update(
         framework_settings=adapter.settings(),
+        execution=adapter.execution(),
+        loaded_frameworks=loaded_frameworks(),
         train_samples=len(train[0]), test_samples=len(test[0]), synthetic_data=synthetic,
         metrics={
             **phases,
@@ -101,7 +115,7 @@ def run(config: protocol.CellConfig) -> dict:
             "inference_samples_per_s": result.inference_samples_per_s,
             "inference_samples_per_s_by_batch": inference_by_batch,
             "latency_batch1_ms_samples": latencies_ms,
-            "device_peak_flops_per_s": peak_flops,
+            "matmul_flops_per_s": matmul_flops,
             "test_accuracy": result.test_accuracy,
             "test_loss": result.test_loss,
             "final_train_loss": result.epochs[-1]["train_loss"],
@@ -139,6 +153,9 @@ def run_parity(config: protocol.CellConfig) -> dict:
 
 
 def main(argv: list[str]) -> int:
+    from bench.lifeline import tie_to_parent
+
+    tie_to_parent()  # first: a harness killed outright (SIGKILL) takes this cell with it
     config = protocol.CellConfig.from_file(argv[1])
     protocol.emit("started", pid=os.getpid())
     try:

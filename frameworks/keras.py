@@ -2,17 +2,22 @@
 
 One adapter for three frameworks: the harness sets KERAS_BACKEND (tensorflow | jax | torch) before this module
 imports keras, so the same code runs on each backend. Framework-specific choices, all written down here:
-- Modes are Keras's own `jit_compile` switch, as users set it in `model.compile`:
-  - "eager" = jit_compile=False. TensorFlow: the train step still runs as a tf.function graph, without XLA (what
-    tf.keras users got by default for years). JAX: Keras wraps nothing in jax.jit, so every op dispatches one by
-    one (truly eager, like run_eagerly=True; slow by design). torch: plain eager PyTorch.
+- One adapter, three environments: keras-tensorflow, keras-jax and keras-torch each install only their backend, so
+  a keras[jax] or keras[torch] cell never loads TensorFlow (keras.utils.set_random_seed imports it whenever it is
+  installed) and its memory and startup are its backend's alone; each record lists the frameworks it loaded.
+- Modes are Keras's own `model.compile` switches, as users set them:
+  - "native" = jit_compile="auto", Keras's default and what its guides use. Keras resolves it per backend
+    (Trainer._resolve_auto_jit_compile): TensorFlow: False on a machine where TensorFlow sees only CPUs (a
+    tf.function graph without XLA), True where it sees a GPU (XLA); JAX: True (jax.jit); torch: False (eager).
+    The record's `execution` says what it resolved to.
+  - "eager" = run_eagerly=True: every backend op by op, Keras's debugging mode.
   - "compiled" = jit_compile=True. TensorFlow: tf.function(jit_compile=True), i.e. XLA. JAX: jax.jit (XLA) with
     the state donated. torch: torch.compile of Keras's train step (inductor; needs a C++ compiler on CPU); Dynamo
     breaks it into several graphs (Keras converts the NumPy batch and opens name scopes inside the step).
-    Keras's default, jit_compile="auto", resolves to True on TensorFlow and JAX and to False on torch.
-- Training: `model.fit`, one call per epoch, as Keras users train: the harness's batches are handed over as one
-  array in the harness's order (gathered before fit starts, outside the clock), fit(shuffle=False,
-  batch_size=the spec's) cuts the same batches, and a callback tells the harness's clock as each batch begins
+- Training: `model.fit`, one call per epoch, as Keras users train: the harness hands every adapter the epoch
+  gathered in its order before the clock (bench.loop); fit(shuffle=False, batch_size=the spec's) cuts the same
+  contiguous batches (on TensorFlow, Keras's own array adapter wraps the arrays in a tf.data pipeline, as for any
+  Keras user who passes NumPy arrays), and a callback tells the harness's clock as each batch begins
   (bench.loop.StepClock: the windows are timed as for every framework). The epoch's training loss is fit's own
   (the mean of the batch losses, the harness's definition). fit's per-call setup (data adapter, callbacks)
   runs before the first batch begins, so it is outside the timed training time (tens of ms an epoch). Why not
@@ -45,7 +50,9 @@ imports keras, so the same code runs on each backend. Framework-specific choices
   generators the Dropout layers draw at construction).
 - Device: every Keras call runs inside keras.device("cpu" | "gpu:0"), because the torch backend otherwise puts
   everything on CUDA whenever CUDA exists; "cuda" needs the backend to see a GPU, else Unsupported.
-- Threads: each backend's defaults are left as they are and recorded in `settings()`.
+- Threads: torch reads OMP_NUM_THREADS (the harness sets it to the CPUs this process may use); on TensorFlow the
+  intra-op pool is set to it, as in the TensorFlow adapter; XLA:CPU under JAX has no thread setting and sizes its
+  pool from the CPUs in the affinity mask. Recorded in `settings()`.
 """
 from __future__ import annotations
 
@@ -185,6 +192,9 @@ class KerasAdapter(Adapter):
         if device == "cuda" and not _gpu_visible():
             raise Unsupported(f"keras {keras.__version__} on {BACKEND} sees no GPU")
         self.keras_device = "gpu:0" if device == "cuda" else "cpu"  # not "cpu:0": torch would copy
+        if BACKEND == "tensorflow" and os.environ.get("OMP_NUM_THREADS"):
+            import tensorflow as tf
+            tf.config.threading.set_intra_op_parallelism_threads(int(os.environ["OMP_NUM_THREADS"]))
         self.fitting = False
         keras.utils.set_random_seed(seed)  # dropout masks: Dropout layers seed their generators at construction
 
@@ -226,18 +236,27 @@ class KerasAdapter(Adapter):
                                                  nesterov=spec.nesterov, weight_decay=spec.weight_decay or None)
             model.compile(optimizer=optimizer,
                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                          jit_compile=self.mode == "compiled")
-        if model.jit_compile != (self.mode == "compiled"):  # Keras turns it off for layers without XLA support
+                          jit_compile={"native": "auto", "eager": False, "compiled": True}[self.mode],
+                          run_eagerly=self.mode == "eager")
+        if self.mode == "compiled" and not model.jit_compile:  # Keras turns it off for layers without XLA support
             raise Unsupported(f"keras {keras.__version__} on {BACKEND} refused jit_compile for {self.task.name}")
         self.model = model
 
-    def train_epoch(self, images: np.ndarray, labels: np.ndarray, batches: list[np.ndarray], clock) -> float:
-        """One `model.fit` epoch over the harness's batches, in their order; fit's batch-begin hook runs the clock."""
+    def execution(self) -> dict[str, str]:
+        jit, eager = self.model.jit_compile, self.model.run_eagerly
+        if eager or (BACKEND != "tensorflow" and not jit):
+            return {"runs_as": "op by op" + (" (run_eagerly)" if eager else " (eager)"),
+                    "optimizer_update": "op by op" + (" (fused torch._foreach)" if BACKEND == "torch" else "")}
+        runs_as = {"tensorflow": "XLA (tf.function jit_compile)" if jit else "graph (tf.function, no XLA)",
+                   "jax": "jax.jit (XLA)", "torch": "inductor (torch.compile of the train step)"}[BACKEND]
+        return {"runs_as": runs_as, "optimizer_update": "inside the compiled train step"}
+
+    def train_epoch(self, images: np.ndarray, labels: np.ndarray, batch_size: int, clock) -> float:
+        """One `model.fit` epoch over the epoch's samples, in their order; fit's batch-begin hook runs the clock."""
         self.fitting = True
         try:
             with keras.device(self.keras_device):
-                order = np.concatenate(batches)
-                history = self.model.fit(images[order], labels[order], batch_size=len(batches[0]), epochs=1,
+                history = self.model.fit(images, labels, batch_size=batch_size, epochs=1,
                                          shuffle=False, verbose=0, callbacks=[_ClockCallback(clock)])
         finally:
             self.fitting = False

@@ -16,7 +16,8 @@ Framework-specific choices, all written down here:
   batch. Train/eval mode (dropout) is switched only when it changes, as a hand-written loop does.
 - Dropout: nn.Dropout's default mode "upscale_in_train" is inverted dropout, as torch's (kept units scaled by
   1/(1-p) in training, identity in eval). Masks come from paddle's generator, seeded by paddle.seed(seed).
-- Compiled mode: paddle.jit.to_static(model) with Paddle 3's defaults: SOT (bytecode capture, full_graph False)
+- Modes: "native" is the dynamic graph (dygraph), Paddle 3's default and what its training guides use; "eager" is
+  the same. "compiled": paddle.jit.to_static(model) with Paddle 3's defaults: SOT (bytecode capture, full_graph False)
   turns the whole forward into one PIR program, whose backward also runs as a static program; the optimizer
   step runs eagerly, as in the PyTorch adapter. The CINN compiler it asks for exists only in CUDA builds with
   CINN, so here it falls back to PHI kernels (recorded): the same kernels as eager, bit-identical results.
@@ -108,6 +109,12 @@ class PaddleAdapter(Adapter):
                                                        use_nesterov=spec.nesterov,
                                                        weight_decay=spec.weight_decay or None, grad_clip=None,
                                                        rescale_grad=1.0)
+
+    def execution(self) -> dict[str, str]:
+        if self.mode == "compiled":
+            return {"runs_as": "static program (paddle.jit.to_static, SOT; PHI kernels without CINN on CPU)",
+                    "optimizer_update": "outside the static program (dygraph)"}
+        return {"runs_as": "op by op (dygraph)", "optimizer_update": "op by op (dygraph)"}
 
     def _tensor(self, array: np.ndarray) -> paddle.Tensor:
         return paddle.to_tensor(array)  # onto the current device (set in __init__)

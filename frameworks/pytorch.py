@@ -9,12 +9,18 @@ Framework-specific choices, all written down here:
 - Loss: F.cross_entropy on logits with int64 labels (mean over the batch).
 - Train/eval mode (dropout) is switched only when it changes: Module.train() walks every submodule, ~20 us a
   call, a cost a hand-written loop does not pay per step.
-- Compiled mode: torch.compile(model) with the default inductor backend; the first steps include compilation and
-  are reported as warm-up. The optimizer step runs eagerly, as in the PyTorch tutorials (foreach kernels).
-- Threads: torch's default intra-op thread count (one per core) is left as is and recorded.
+- Modes: "native" is eager PyTorch, the way PyTorch's own tutorials and most users train; "eager" is the same.
+  "compiled" is torch.compile(model) with the default inductor backend; the first steps include compilation and
+  are reported as warm-up. The optimizer step runs eagerly in every mode, as in the PyTorch tutorials (foreach
+  kernels). Inductor's on-disk caches go where the harness points TORCHINDUCTOR_CACHE_DIR and TRITON_CACHE_DIR
+  (cold, per cell, by default: bench.runner).
+- Threads: torch reads OMP_NUM_THREADS, which the harness sets to the CPUs this process may use; recorded.
+- GPU: torch.backends.cudnn.benchmark = True (the PyTorch performance tuning guide's advice; TensorFlow, JAX and
+  MXNet autotune convolutions by default). TF32 stays off (NVIDIA_TF32_OVERRIDE=0 and torch's own switches).
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 import numpy as np
@@ -62,6 +68,9 @@ class PyTorchAdapter(Adapter):
             raise Unsupported(f"torch {torch.__version__} sees no CUDA device")
         self.torch_device = torch.device(device)
         torch.manual_seed(seed)  # dropout masks
+        if device == "cuda":
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
 
     @staticmethod
     def framework_version() -> str:
@@ -86,6 +95,12 @@ class PyTorchAdapter(Adapter):
             self.optimizer = torch.optim.SGD(self.model.parameters(), lr=spec.learning_rate,
                                              momentum=spec.momentum, dampening=0.0, nesterov=spec.nesterov,
                                              weight_decay=spec.weight_decay)
+
+    def execution(self) -> dict[str, str]:
+        if self.mode == "compiled":
+            return {"runs_as": "inductor (torch.compile of the model; backward by AOTAutograd)",
+                    "optimizer_update": "outside the compiled region (eager foreach kernels)"}
+        return {"runs_as": "op by op (eager)", "optimizer_update": "op by op (eager foreach kernels)"}
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array).to(self.torch_device, non_blocking=True)
@@ -136,4 +151,5 @@ class PyTorchAdapter(Adapter):
     def settings(self) -> dict[str, Any]:
         return {"intra_op_threads": torch.get_num_threads(),
                 "compile_backend": "inductor" if self.mode == "compiled" else None,
-                "cudnn_benchmark": torch.backends.cudnn.benchmark if self.device == "cuda" else None}
+                "cudnn_benchmark": torch.backends.cudnn.benchmark if self.device == "cuda" else None,
+                "inductor_cache_dir": os.environ.get("TORCHINDUCTOR_CACHE_DIR") if self.mode == "compiled" else None}

@@ -21,17 +21,17 @@ Framework-specific choices, all written down here:
 - Loss: tf.nn.sparse_softmax_cross_entropy_with_logits on logits with the harness's int64 labels, mean over the
   batch (tf.reduce_mean).
 - Dropout: inverted dropout (kept units scaled by 1/(1-p)), as torch's, only when training (a Python flag: the
-  predict function is traced without it); a rate of 0 skips the op. Eager mode: tf.nn.dropout, TF's stateful
-  RNG seeded by tf.random.set_seed(seed), as users write it (drawing per-step seeds from a tf.random.Generator
-  instead cost 1.2 ms a step here, 8 % of the eager MLP step). Compiled mode: XLA needs explicit state, so masks
-  come from tf.nn.experimental.stateless_dropout with seeds drawn once per step from a Philox tf.random.Generator
-  seeded with `seed`, rng_alg "philox" (auto_select compiles under XLA:CPU to a generator measured ~15x slower;
-  it halved the compiled CNN's speed). The two modes' masks differ; parity runs with dropout off.
-- Eager mode: the step runs op by op in TF's eager executor. Compiled mode: the whole step (forward, gradients,
-  optimizer update) is one tf.function(jit_compile=True), compiled by XLA; predict likewise. XLA compiles once
-  per input shape (the first steps are warm-up; a shorter last evaluation batch compiles again).
-- Threads: TF's intra/inter-op thread pools are left at their defaults (0: TF picks from the cores) and recorded;
-  oneDNN is TF's default on x86 (TF_ENABLE_ONEDNN_OPTS unset) and recorded.
+  predict function is traced without it); a rate of 0 skips the op. Every mode uses tf.nn.dropout with TF's
+  stateful RNG seeded by tf.random.set_seed(seed), as users write it; under XLA it compiles to XLA's own RNG. No
+  generator is hand-picked (the suite's tuning policy: a framework's defaults, for Keras's dropout as for this).
+- Modes: "native" is the whole step (forward, gradients, optimizer update) in one tf.function without XLA, as
+  TensorFlow's guides write a custom training loop for speed (and as Keras runs on a CPU-only TensorFlow);
+  predict likewise. "eager" runs op by op in TF's eager executor (debugging). "compiled" is
+  tf.function(jit_compile=True): the same step compiled by XLA. A graph is traced, and XLA compiles, once per
+  input shape (the first steps are warm-up; a shorter last evaluation batch traces again).
+- Threads: the intra-op pool is set to OMP_NUM_THREADS, which the harness sets to the CPUs this process may use
+  (TF alone would count the affinity mask but not a cgroup CPU quota); the inter-op pool keeps TF's default;
+  both recorded. oneDNN is TF's default on x86 (TF_ENABLE_ONEDNN_OPTS unset) and recorded.
 - Device: "cuda" needs a GPU visible to TF (this CPU build has none), else the cell is unsupported. Eager ops on
   CPU run synchronously; `synchronize` still calls tf.test.experimental.sync_devices(), which waits for every
   device's queued work (on GPU it is a real wait).
@@ -104,9 +104,9 @@ class TensorFlowAdapter(Adapter):
         if device == "cuda" and not tf.config.list_physical_devices("GPU"):
             raise Unsupported(f"tensorflow {tf.__version__} sees no GPU (tensorflow-cpu is a CPU-only build)")
         self.tf_device = "/GPU:0" if device == "cuda" else "/CPU:0"
+        if os.environ.get("OMP_NUM_THREADS"):
+            tf.config.threading.set_intra_op_parallelism_threads(int(os.environ["OMP_NUM_THREADS"]))
         tf.random.set_seed(seed)
-        with tf.device(self.tf_device):
-            self.rng = tf.random.Generator.from_seed(seed, alg="philox")  # compiled mode's dropout masks
 
     @staticmethod
     def framework_version() -> str:
@@ -131,7 +131,8 @@ class TensorFlowAdapter(Adapter):
             self.slots = [[tf.Variable(tf.zeros_like(variable)) for variable in self.variables]
                           for _ in range(2 if self.task.optimizer.name == "adam" else 1)]
         self.model = MODELS[self.task.name]
-        compile_ = (lambda f: tf.function(f, jit_compile=True)) if self.mode == "compiled" else (lambda f: f)
+        compile_ = {"eager": lambda f: f, "native": tf.function,
+                    "compiled": lambda f: tf.function(f, jit_compile=True)}[self.mode]
         self._train = compile_(self._step)
         self.adam_t = 0  # Adam's t
         self._predict = compile_(self._forward)
@@ -163,15 +164,9 @@ class TensorFlowAdapter(Adapter):
 
     def _forward(self, images, training: bool = False):
         rates = self.task.dropout if training else (0.0,) * len(self.task.dropout)
-        compiled = self.mode == "compiled"
-        seeds = self.rng.make_seeds(len(rates)) if compiled and any(rates) else None  # a (2,) seed per layer
 
         def dropout(x, index: int):
-            if rates[index] == 0.0:
-                return x
-            if not compiled:
-                return tf.nn.dropout(x, rates[index])
-            return tf.nn.experimental.stateless_dropout(x, rates[index], seed=seeds[:, index], rng_alg="philox")
+            return tf.nn.dropout(x, rates[index]) if rates[index] else x
         with tf.device(self.tf_device):
             return self.model(self.params, images, dropout)
 
@@ -186,6 +181,12 @@ class TensorFlowAdapter(Adapter):
             else:
                 self._sgd(gradients)
             return loss
+
+    def execution(self) -> dict[str, str]:
+        runs_as = {"native": "graph (tf.function, no XLA)", "eager": "op by op (eager executor)",
+                   "compiled": "XLA (tf.function jit_compile=True)"}[self.mode]
+        return {"runs_as": runs_as,
+                "optimizer_update": "op by op" if self.mode == "eager" else "inside the graph (one function a step)"}
 
     def _tensor(self, array: np.ndarray) -> tf.Tensor:
         with tf.device(self.tf_device):
@@ -236,8 +237,9 @@ class TensorFlowAdapter(Adapter):
     def settings(self) -> dict[str, Any]:
         return {"intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
                 "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+                "tf_function": self.mode != "eager",
                 "jit_compile": self.mode == "compiled",
                 "auto_jit": tf.config.optimizer.get_jit() or None,
-                "dropout_rng": "stateless_dropout, Philox" if self.mode == "compiled" else "tf.nn.dropout (stateful)",
+                "dropout_rng": "tf.nn.dropout (stateful, TF's default generator)",
                 "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on for x86 CPUs)"),
                 "cuda_build": bool(tf.test.is_built_with_cuda())}

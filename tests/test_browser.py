@@ -163,3 +163,23 @@ def test_without_javascript_the_default_ranking_is_shown(report):
         assert "default weights" in driver.find_element(By.CSS_SELECTOR, ".controls.no-js-only").text
     finally:
         driver.quit()
+
+
+def test_contended_frameworks_stay_last_and_unranked_as_weights_move(tmp_path):
+    run = write_run(tmp_path / "results", "run-c", [record("pytorch", speed=30_000, contended=True),
+                                                    record("tensorflow", speed=20_000),
+                                                    record("mxnet", speed=10_000, memory_mib=100)])
+    assert bench("report", "run-c", cwd=tmp_path).returncode == 0
+    driver = open_browser()
+    try:
+        driver.get((tmp_path / "reports" / "run-c.html").as_uri())
+        for preset, weights in choose.PRESETS.items():
+            driver.find_element(By.CSS_SELECTOR, f'button[data-preset="{preset}"]').click()
+            assert ranking_labels(driver) == python_order(run, weights), preset
+            assert ranking_labels(driver)[-1] == "pytorch eager"  # the fastest, but measured under contention
+            contended = driver.find_element(By.CSS_SELECTOR, 'tr[data-label="pytorch eager"]')
+            assert contended.find_element(By.CSS_SELECTOR, ".rank").text == "—"
+            assert "pytorch" not in driver.find_element(By.CSS_SELECTOR, "[data-pick] strong").text
+        assert console_errors(driver) == []
+    finally:
+        driver.quit()

@@ -1,5 +1,6 @@
 """Dataset lookup and the harness-owned batch order."""
 import hashlib
+import os
 import subprocess
 import sys
 
@@ -80,6 +81,55 @@ def test_batch_order_is_identical_across_processes():
     local = hashlib.sha256(np.concatenate([b for e in range(3) for b in loop.train_batches(60000, 128, 7, e)])
                            .tobytes()).hexdigest()
     assert digests == {local}
+
+
+def test_subset_of_a_class_sorted_set_holds_every_class_in_proportion():
+    labels = np.repeat(np.arange(10), 1000)  # a test set sorted by class: its first 2,000 hold two classes
+    chosen = datasets.subset_indices(labels, 2000, seed=0)
+    assert len(chosen) == len(np.unique(chosen)) == 2000 and (np.diff(chosen) > 0).all()
+    assert np.bincount(labels[chosen], minlength=10).tolist() == [200] * 10
+    assert np.array_equal(chosen, datasets.subset_indices(labels, 2000, seed=0))
+    assert not np.array_equal(chosen, datasets.subset_indices(labels, 2000, seed=1))
+    assert np.array_equal(datasets.subset_indices(labels, 10_000, seed=0), np.arange(10_000))
+
+
+def test_subset_rounds_by_largest_remainder():
+    labels = np.repeat([0, 1, 2], [5, 3, 2])  # 7 of 10: quotas 3.5, 2.1, 1.4
+    assert np.bincount(labels[datasets.subset_indices(labels, 7, seed=3)]).tolist() == [4, 2, 1]
+
+
+def test_subset_is_the_same_in_every_framework_environment():
+    """Each framework's environment has its own NumPy (MXNet's is 1.23): all must pick the same samples."""
+    from bench import envs
+    from bench.registry import FRAMEWORKS
+
+    code = ("import hashlib, numpy as np; from bench import datasets; "
+            "labels = np.random.default_rng(5).integers(0, 10, 60000); "
+            "print(hashlib.sha256(datasets.subset_indices(labels, 5000, 2).astype(np.int64).tobytes()).hexdigest())")
+    pythons = [sys.executable] + [interpreter.python for name in ("pytorch", "mxnet")
+                                  if (interpreter := envs.interpreter_for(FRAMEWORKS[name], {}))]
+    digests = {subprocess.run([python, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO)}).stdout.strip() for python in pythons}
+    assert len(digests) == 1, pythons
+
+
+def test_a_cell_trains_and_tests_on_the_stratified_subsets(tmp_path):
+    from bench.protocol import CellConfig
+    from frameworks.cell import _load_data
+
+    folder = make_mnist_folder(tmp_path / "mnist", train=300, test=100)
+    config = CellConfig(run_id="r", cell_id="c", framework="pytorch", task="mnist_mlp", dataset="mnist",
+                        data_folder=str(folder), device="cpu", mode="eager", repeat=0, seed=4, epochs=1,
+                        batch_size=16, train_samples=150, test_samples=40, spawned_at=0.0,
+                        result_path=str(tmp_path / "result.json"))
+    (train_x, train_y), (test_x, test_y), synthetic = _load_data(config, MNIST_MLP, "NHWC")
+    data = datasets.load("mnist", folder)
+    for x, y, full_x, full_y, count in ((train_x, train_y, data.train_x, data.train_y, 150),
+                                        (test_x, test_y, data.test_x, data.test_y, 40)):
+        keep = datasets.subset_indices(full_y, count, seed=4)
+        assert np.array_equal(y, full_y[keep]) and x.shape == (count, 28, 28, 1)
+        assert np.array_equal(x, full_x[keep].transpose(0, 2, 3, 1).astype(np.float32) / np.float32(255))
+    assert not synthetic
 
 
 def test_spec_parameter_counts():

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from bench import envs
+from bench.registry import FRAMEWORKS
 from bench.results import load_cells
 from conftest import FASHION, REPO, bench, cells
 
@@ -127,3 +129,42 @@ def test_interrupted_run_keeps_finished_cells_and_resumes(tmp_path):
     records = cells(tmp_path / "results")
     assert sorted(r["repeat"] for r in records) == [0, 1, 2] and all(r["status"] == "ok" for r in records)
     assert first.stat().st_mtime_ns == before  # finished cells are not run again
+
+
+def test_a_busy_neighbour_flags_the_cell_and_a_quiet_machine_does_not(tmp_path):
+    """One CPU-bound process beside a cell is contention: flagged in the record and the terminal, and the cell is
+    not ranked; the same cell alone is not flagged."""
+    run = ("run", *SMOKE, "--tasks", "mnist_mlp", "--dataset", "synthetic", "--train-samples", "6400")
+    quiet = bench(*run, "--out", "quiet", cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    [record] = cells(tmp_path / "quiet")
+    assert record["contention"]["flagged"] is False, record["contention"]
+    assert "measured under contention" not in quiet.stdout
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        busy = bench(*run, "--out", "busy", cwd=tmp_path)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert busy.returncode == 0, busy.stderr
+    [record] = cells(tmp_path / "busy")
+    contention = record["contention"]
+    assert contention["flagged"] and contention["other_cpu_cores"] > contention["threshold_cores"], contention
+    assert "the machine is busy" in busy.stdout and "measured under contention" in busy.stdout
+
+
+def test_compile_caches_are_cold_and_per_cell_unless_warm_is_asked(tmp_path):
+    """torch.compile's on-disk cache: an empty folder of the cell by default, the user cache with --compile-cache
+    warm; the record says which."""
+    run = ("run", *SMOKE, "--tasks", "mnist_mlp", "--dataset", "synthetic", "--mode", "compiled")
+    cold = bench(*run, "--out", "cold", cwd=tmp_path)
+    python = str(envs.managed_python(FRAMEWORKS["pytorch"]))  # BENCH_CACHE below hides the managed environments
+    warm = bench(*run, "--out", "warm", "--compile-cache", "warm", "--python", f"pytorch={python}", cwd=tmp_path,
+                 env={"BENCH_CACHE": str(tmp_path / "cache")})
+    assert cold.returncode == 0 and warm.returncode == 0, cold.stderr + warm.stderr
+    [cold_record], [warm_record] = cells(tmp_path / "cold"), cells(tmp_path / "warm")
+    assert cold_record["compile_cache"] == "cold" and warm_record["compile_cache"] == "warm"
+    assert "bench-cell-" in cold_record["framework_settings"]["inductor_cache_dir"]
+    assert warm_record["framework_settings"]["inductor_cache_dir"].startswith(str(tmp_path / "cache"))
+    assert any((tmp_path / "cache" / "compile-cache" / "pytorch" / "inductor").iterdir())

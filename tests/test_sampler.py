@@ -1,10 +1,13 @@
-"""The parent's memory sampler counts a cell's whole process tree and leaves the peak-FLOP/s phase out."""
+"""The parent's cell sampler: memory of a cell's whole process tree (shared pages once), the peak-FLOP/s phase
+left out, and other processes' CPU use while the cell is timed."""
 import subprocess
 import sys
+import time
 
-from bench.sampler import MemorySampler
+from bench.sampler import CONTENTION_THRESHOLD_CORES, CellSampler
 
 ALLOCATE = "import time; block = bytearray({size}); block[::4096] = b'x' * len(block[::4096]); time.sleep({hold})"
+SPIN = "import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass"
 
 
 def test_child_processes_are_counted():
@@ -12,15 +15,39 @@ def test_child_processes_are_counted():
     script = (f"import subprocess, sys; subprocess.run([sys.executable, '-c', "
               f"{ALLOCATE.format(size=300 * 2**20, hold=1.5)!r}])")
     process = subprocess.Popen([sys.executable, "-c", script])
-    with MemorySampler(process.pid, gpu=False) as sampler:
+    with CellSampler(process.pid, gpu=False) as sampler:
         process.wait()
-    assert sampler.peaks().host_rss_tree_bytes > 300 * 2**20
-    assert sampler.peaks().gpu_nvml_reason == "no GPU used (device cpu)"
+    peaks = sampler.peaks()
+    assert peaks.host_tree_bytes > 300 * 2**20
+    assert peaks.host_tree_kind in ("pss", "rss")
+    assert peaks.gpu_nvml_reason == "no GPU used (device cpu)"
 
 
 def test_excluded_phase_is_not_sampled():
     process = subprocess.Popen([sys.executable, "-c", ALLOCATE.format(size=300 * 2**20, hold=1.0)])
-    with MemorySampler(process.pid, gpu=False) as sampler:
+    with CellSampler(process.pid, gpu=False) as sampler:
         sampler.set_phase("peak_matmul")
         process.wait()
-    assert sampler.peaks().host_rss_tree_bytes is None
+    assert sampler.peaks().host_tree_bytes is None
+
+
+def test_a_busy_neighbour_is_contention_and_the_cells_own_work_is_not():
+    """The cell's own CPU-bound work is never contention; a CPU-bound process beside it is."""
+    cell = subprocess.Popen([sys.executable, "-c", SPIN.format(seconds=2.5)])
+    with CellSampler(cell.pid, gpu=False) as alone:
+        alone.set_phase("train")
+        time.sleep(2)
+        alone.set_phase("peak_matmul")
+    cell.wait()
+    assert not alone.contention()["flagged"], alone.contention()
+
+    cell = subprocess.Popen([sys.executable, "-c", SPIN.format(seconds=2.5)])
+    neighbour = subprocess.Popen([sys.executable, "-c", SPIN.format(seconds=2.5)])
+    with CellSampler(cell.pid, gpu=False) as busy:
+        busy.set_phase("train")
+        time.sleep(2)
+        busy.set_phase("peak_matmul")
+    cell.wait(), neighbour.wait()
+    found = busy.contention()
+    assert found["flagged"] and found["other_cpu_cores"] > CONTENTION_THRESHOLD_CORES, found
+    assert "other processes used" in found["reason"]

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from bench import aggregate, metrics, results, stats
+from bench import aggregate, metrics, results, session, stats
 from bench.sampler import MemoryPeaks
 from bench.spec import TASKS
 
@@ -66,20 +66,26 @@ def test_time_to_accuracy_is_the_first_epoch_reaching_the_target():
 def test_derived_fields_and_utilisation():
     child = {"startup_s": 0.5, "import_s": 2.0, "build_s": 0.5, "first_step_s": 1.0,
              "train_samples_per_s_windows": [float(v) for v in range(100, 110)],
-             "latency_batch1_ms_samples": [float(v) for v in range(1, 101)], "device_peak_flops_per_s": 1e11}
-    derived = metrics.derive(child, [], TASKS["cifar_cnn"], "synthetic", MemoryPeaks(123, None, None, "cpu"))
-    assert derived["time_to_first_step_s"] == 4.0
+             "latency_batch1_ms_samples": [float(v) for v in range(1, 101)], "matmul_flops_per_s": 6e10}
+    derived = metrics.derive(child, [], TASKS["cifar_cnn"], "synthetic", MemoryPeaks(123, "pss", None, None, "cpu"),
+                             (1e11, "theoretical"))
+    assert derived["time_to_first_step_s"] == 4.0 and derived["launch_s"] == 2.5
     assert (derived["train_samples_per_s"], derived["train_samples_per_s_ci_low"]) == (104.5, 101)
     assert derived["latency_batch1_ms_p50"] == pytest.approx(50.5)
     assert derived["utilisation_percent"] == pytest.approx(373_585_920 * 104.5 / 1e11 * 100)
-    assert derived["peak_host_rss_tree_bytes"] == 123 and derived["peak_gpu_nvml_bytes"] is None
+    assert derived["device_peak_source"] == "theoretical"  # the estimate stands: the cell's matmul was slower
+    faster = metrics.derive({**child, "matmul_flops_per_s": 2e11}, [], TASKS["cifar_cnn"], "synthetic",
+                            MemoryPeaks(123, "pss", None, None, "cpu"), (1e11, "theoretical"))
+    assert faster["device_peak_flops_per_s"] == 2e11  # a device that outran the estimate: its measured figure
+    assert derived["peak_host_tree_bytes"] == 123 and derived["peak_host_tree_kind"] == "pss"
+    assert derived["peak_gpu_nvml_bytes"] is None
 
 
 def _record(framework, windows, rss):
     return {"task": "mnist_mlp", "dataset": "synthetic", "device": "cpu", "framework": framework, "mode": "eager",
             "status": "ok", "test_samples": 100,
             "metrics": {"train_samples_per_s": sorted(windows)[len(windows) // 2],
-                        "train_samples_per_s_windows": windows, "peak_host_rss_tree_bytes": rss}}
+                        "train_samples_per_s_windows": windows, "peak_host_tree_bytes": rss}}
 
 
 def test_headline_names_a_leader_only_when_significant():
@@ -95,8 +101,34 @@ def test_version_1_records_migrate_with_new_fields_null(tmp_path):
     old = {"schema_version": 1, "status": "ok", "metrics": {"train_samples_per_s": 5.0}}
     path.write_text(json.dumps(old))
     migrated = results.check_version(results.read_json(path, "cell record"), path)
-    assert migrated["schema_version"] == 2 and migrated["metrics"]["train_samples_per_s"] == 5.0
+    assert migrated["schema_version"] == 3 and migrated["metrics"]["train_samples_per_s"] == 5.0
     assert migrated["metrics"]["latency_batch1_ms_p99"] is None and migrated["gpu_policy"] is None
+    assert migrated["contention"] is None and migrated["execution"] is None
+
+
+def test_version_2_records_keep_their_figures_under_the_new_names(tmp_path):
+    """A v2 tree peak summed RSS and its device peak was the framework's own matmul: both kept, and said so."""
+    path = tmp_path / "cell.json"
+    old = {"schema_version": 2, "status": "ok", "metrics": {
+        "peak_host_rss_tree_bytes": 300, "device_peak_flops_per_s": 7e10, "startup_s": 0.5, "import_s": 2.0,
+        "utilisation_percent": 150.0}}
+    path.write_text(json.dumps(old))
+    migrated = results.check_version(results.read_json(path, "cell record"), path)["metrics"]
+    assert (migrated["peak_host_tree_bytes"], migrated["peak_host_tree_kind"]) == (300, "rss")
+    assert migrated["matmul_flops_per_s"] == 7e10 and migrated["device_peak_flops_per_s"] is None
+    assert migrated["utilisation_percent"] is None and migrated["launch_s"] == 2.5
+
+
+def test_one_device_peak_per_run_for_every_framework():
+    """Utilisation is against the run's best figure for the device, whichever framework reached it."""
+    def record(framework, matmul, achieved):
+        return {"run_id": "r", "device": "cpu", "framework": framework, "metrics": {
+            "device_peak_flops_per_s": 1e11, "device_peak_source": "theoretical", "matmul_flops_per_s": matmul,
+            "achieved_train_flops_per_s": achieved}}
+    records = metrics.apply_run_device_peak([record("slow gemm", 6.6e10, 1.1e11), record("fast gemm", 4e11, 2e11)])
+    assert {r["metrics"]["device_peak_flops_per_s"] for r in records} == {4e11}
+    assert [r["metrics"]["utilisation_percent"] for r in records] == [27.5, 50.0]
+    assert "fast gemm" in records[0]["metrics"]["device_peak_source"]
 
 
 @pytest.mark.parametrize("overheads_percent, median_percent, interval, verdict", [
@@ -112,3 +144,16 @@ def test_overhead_verdict_follows_the_interval_not_the_median(overheads_percent,
     assert summary["overhead_percent"] == pytest.approx(median_percent)
     assert summary["overhead_percent_ci"] == pytest.approx(interval)  # ranks 2 and 9 of 10
     assert summary["verdict"] == verdict
+
+
+def test_repeats_auto_settles_a_cell_once_its_interval_is_narrow():
+    """--repeats auto: three tight repeats settle a cell, three scattered ones do not, a failure settles it."""
+    def record(framework, speed, status="ok"):
+        return {"framework": framework, "task": "mnist_mlp", "dataset": "synthetic", "device": "cpu",
+                "mode": "native", "status": status, "metrics": {"train_samples_per_s": speed}}
+    records = [record("tight", s) for s in (100.0, 101.0, 100.5)] + \
+              [record("scattered", s) for s in (100.0, 140.0, 70.0)] + \
+              [record("two", s) for s in (100.0, 100.1)] + [record("broken", None, "failed")]
+    settled = {key[0] for key in session.settled_cells(records)}
+    assert settled == {"tight", "broken"}
+    assert stats.relative_halfwidth([100.0, 101.0, 100.5]) < 0.05 < stats.relative_halfwidth([100.0, 140.0, 70.0])

@@ -1,16 +1,20 @@
-"""Choosing a framework: a weighted score over five criteria, computed here for the default ranking (what a page
+"""Choosing a framework: a weighted score over six criteria, computed here for the default ranking (what a page
 without JavaScript shows) and recomputed by the page's script, with the same formula, as the reader moves the
 weights. The script only sums; every per-criterion score comes from here, so the two cannot disagree.
 
-Per criterion and setting, each framework scores between 0 and 1:
-- 1 for the leader and for every framework `bench.aggregate.leaders` finds not significantly different from it
-  (the one comparison rule: a difference that is not significant does not cost points);
-- speed, latency, memory and startup, on a log scale: 1 - log10(ratio to the best) / 2, so twice as slow scores
-  0.85, ten times 0.5, a hundred times 0;
+Per criterion and setting, each framework scores between 0 and 1, continuously in its distance from the best:
+- speed, latency, memory, import time and first step, on a log scale: 1 - log10(ratio to the best) / 2, so twice
+  as slow scores 0.85, ten times 0.5, a hundred times 0;
 - accuracy, in points: 1 - (best - value) / 0.10, so each percentage point below the best costs 0.1;
 - 0 when it has no value where others have one (not measured, or failed).
+A tie is shown, not scored: the ranking marks the leader and every framework `bench.aggregate.leaders` finds not
+significantly different from it, but the score stays the formula's. Lifting ties to 1 would put a cliff at the
+significance line, two nearly equal frameworks on either side of it scoring far apart.
 A criterion nobody measured in a setting (accuracy on synthetic data) is left out. The total is
 sum(weight x score) / sum(weight) over the criteria left, shown from 0 to 100.
+The best is the best value among groups not measured under contention; a contended group is scored against it
+but listed after the others, flagged, without a rank. A ranking is provisional while a group in it has fewer than
+`bench.aggregate.FIRM_REPEATS` successful repeats.
 """
 from __future__ import annotations
 
@@ -33,26 +37,29 @@ class Choice:
 
 
 def choices(device: str) -> tuple[Choice, ...]:
-    """The five criteria; memory is the GPU's on a GPU and the host's otherwise."""
+    """The six criteria; memory is the GPU's on a GPU and the host's otherwise. Startup is split in two, import
+    (paid by every process) and the first step (tracing and compilation, paid once per model and shape)."""
     by_field = {criterion.field: criterion for criterion in aggregate.CRITERIA}
-    memory = "peak_gpu_nvml_bytes" if device == "cuda" else "peak_host_rss_tree_bytes"
+    memory = "peak_gpu_nvml_bytes" if device == "cuda" else "peak_host_tree_bytes"
     return (Choice("train", "training speed", by_field["train_samples_per_s"], "log", "train"),
             Choice("inference", "inference latency", by_field["latency_batch1_ms_p50"], "log", "latency"),
             Choice("accuracy", "accuracy", by_field["test_accuracy"], "points", "accuracy"),
             Choice("memory", "GPU memory" if device == "cuda" else "memory", by_field[memory], "log",
                    "GPU mem." if device == "cuda" else "memory"),
-            Choice("startup", "startup time", by_field["time_to_first_step_s"], "log", "startup"))
+            Choice("import", "import time", by_field["launch_s"], "log", "import"),
+            Choice("compile", "compile / first step", by_field["first_step_s"], "log", "1st step"))
 
 
 CRITERION_KEYS = tuple(choice.key for choice in choices("cpu"))
 
-#: Weights from 0 to 5 per criterion, for common needs. "balanced" is the default ranking.
+#: Weights from 0 to 5 per criterion, for common needs. "balanced", the default ranking, is led by training speed,
+#: then latency and accuracy; memory, import time and the first step count least.
 PRESETS: dict[str, dict[str, int]] = {
-    "balanced": {"train": 1, "inference": 1, "accuracy": 1, "memory": 1, "startup": 1},
-    "research prototyping": {"train": 3, "inference": 0, "accuracy": 2, "memory": 0, "startup": 3},
-    "production inference": {"train": 0, "inference": 4, "accuracy": 3, "memory": 2, "startup": 1},
-    "memory-constrained": {"train": 1, "inference": 1, "accuracy": 2, "memory": 5, "startup": 0},
-    "training at scale": {"train": 5, "inference": 0, "accuracy": 3, "memory": 1, "startup": 0},
+    "balanced": {"train": 3, "inference": 2, "accuracy": 2, "memory": 1, "import": 1, "compile": 1},
+    "research prototyping": {"train": 3, "inference": 0, "accuracy": 2, "memory": 0, "import": 2, "compile": 3},
+    "production inference": {"train": 0, "inference": 5, "accuracy": 3, "memory": 2, "import": 1, "compile": 1},
+    "memory-constrained": {"train": 1, "inference": 1, "accuracy": 2, "memory": 5, "import": 0, "compile": 0},
+    "training at scale": {"train": 5, "inference": 0, "accuracy": 3, "memory": 1, "import": 0, "compile": 0},
 }
 DEFAULT_PRESET = "balanced"
 
@@ -62,39 +69,49 @@ class Entry:
     label: str
     scores: dict[str, float | None]  # per criterion key; None: no value (counts as 0)
     total: float  # 0..1 under the default weights
+    standing: dict[str, str]  # per criterion key where it is level with the best: "leader" or "tied"
+    contention: str | None  # why it is flagged and not ranked; None when measured without contention
 
 
 @dataclass(frozen=True)
 class Ranking:
     criteria: tuple[Choice, ...]
     measured: tuple[str, ...]  # criterion keys at least one framework measured in this setting
-    entries: list[Entry]  # best first under the default weights
+    entries: list[Entry]  # best first under the default weights, the contended after the others
     unranked: list[tuple[str, str]]  # (label, why): groups without a successful repeat
 
 
 def criterion_scores(groups: list[aggregate.Group], choice: Choice) -> dict[str, float]:
-    """Score in [0, 1] of each group that measured the criterion (see the module docstring)."""
-    lead = aggregate.leaders(groups, choice.criterion)
-    if lead is None:
-        return {}
+    """Score in [0, 1] of each group that measured the criterion, against the best uncontended value (see the
+    module docstring)."""
     field = choice.criterion.field
-    best = lead.leader.central(field)
-    level_with_best = {lead.leader.label, *(group.label for group in lead.tied)}
+    sign = 1 if choice.criterion.higher_is_better else -1
+    trusted = [g.central(field) for g in groups if g.contention is None and g.central(field) is not None]
+    if not trusted:
+        return {}
+    best = max(trusted, key=lambda value: sign * value)
     scores = {}
     for group in groups:
         value = group.central(field)
         if value is None:
             continue
-        if group.label in level_with_best:
-            score = 1.0
-        elif choice.scale == "points":
-            score = 1 - abs(best - value) / ACCURACY_SPAN
+        if choice.scale == "points":
+            score = 1 - sign * (best - value) / ACCURACY_SPAN
         elif value <= 0 or best <= 0:
             score = 0.0
         else:
-            score = 1 - abs(math.log10(value / best)) / LOG_DECADES
+            score = 1 - sign * math.log10(best / value) / LOG_DECADES
         scores[group.label] = min(1.0, max(0.0, score))
     return scores
+
+
+def standings(groups: list[aggregate.Group], choice: Choice) -> dict[str, str]:
+    """Who is level with the best on the criterion, by label: "leader", or "tied" when `bench.aggregate.leaders`
+    finds no significant difference. Shown beside the score; it does not change it."""
+    lead = aggregate.leaders(groups, choice.criterion)
+    if lead is None or not lead.verdicts:  # a leader needs another that measured it
+        return {}
+    return {lead.leader.label: "leader", **{group.label: "tied" for group in lead.tied}}
 
 
 def total(scores: dict[str, float | None], weights: dict[str, float], measured: tuple[str, ...]) -> float:
@@ -109,13 +126,15 @@ def rank(groups: list[aggregate.Group], device: str,
          weights: dict[str, float] = PRESETS[DEFAULT_PRESET]) -> Ranking:
     criteria = choices(device)
     per_criterion = {choice.key: criterion_scores(groups, choice) for choice in criteria}
+    level = {choice.key: standings(groups, choice) for choice in criteria}
     measured = tuple(key for key, scores in per_criterion.items() if scores)
     ranked = [group for group in groups if group.ok]
     entries = []
     for group in ranked:
         scores = {key: per_criterion[key].get(group.label) for key in CRITERION_KEYS}
-        entries.append(Entry(group.label, scores, total(scores, weights, measured)))
-    entries.sort(key=lambda entry: (-entry.total, entry.label))
+        standing = {key: level[key][group.label] for key in CRITERION_KEYS if group.label in level[key]}
+        entries.append(Entry(group.label, scores, total(scores, weights, measured), standing, group.contention))
+    entries.sort(key=lambda entry: (entry.contention is not None, -entry.total, entry.label))
     unranked = [(group.label, "no successful repeat (" + ", ".join(sorted({r["status"] for r in group.records}))
                  + ")") for group in groups if not group.ok]
     return Ranking(criteria, measured, entries, unranked)
@@ -129,6 +148,7 @@ def page_data(rankings: dict[str, Ranking]) -> dict:
         "presets": PRESETS,
         "default": DEFAULT_PRESET,
         "settings": {anchor: {"measured": list(ranking.measured),
-                              "entries": [{"label": e.label, "scores": e.scores} for e in ranking.entries]}
+                              "entries": [{"label": e.label, "scores": e.scores,
+                                           "contended": e.contention is not None} for e in ranking.entries]}
                      for anchor, ranking in rankings.items()},
     }

@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import aggregate, stats
-from bench.report import content, html, markdown
+from bench.report import content, html, markdown, output
 
 BETTER, WORSE, SAME = "better", "worse", "no significant change"
 
 #: What each of bench.aggregate's criteria measures, named as the leaderboard names it.
 METRICS = {"train_samples_per_s": "train samples/s", "latency_batch1_ms_p50": "latency ms (batch 1)",
-           "test_accuracy": "accuracy", "peak_host_rss_tree_bytes": "peak host MiB",
-           "peak_gpu_nvml_bytes": "peak GPU MiB", "time_to_first_step_s": "startup s (to first step)"}
+           "test_accuracy": "accuracy", "peak_host_tree_bytes": "peak host MiB",
+           "peak_gpu_nvml_bytes": "peak GPU MiB", "launch_s": "import s", "first_step_s": "first step s"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,8 @@ def _versions(run: content.Run) -> dict[str, str]:
 
 def compare_runs(run_a: str, run_b: str, root: Path) -> Comparison:
     before, after = content.load([run_a], root), content.load([run_b], root)
+    for report in (before, after):
+        output.say_skipped(report)
     comparison = Comparison(before.runs[0], after.runs[0])
     groups_a, groups_b = _groups(before), _groups(after)
     comparison.only_before = [f"{s.title}: {g.label}" for key, (s, g) in groups_a.items() if key not in groups_b]

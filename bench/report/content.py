@@ -2,7 +2,8 @@
 
 Everything comes from run folders (records and manifests), never from running anything. Leaders and ties come
 from `bench.aggregate.leaders`, so the page and the terminal headline agree. A missing number stays missing:
-it is shown as "—" with the reason the record gives, never as 0, and a failed cell never becomes a zero.
+it is shown as "—" with the reason the record gives, never as 0, and a failed cell never becomes a zero. A cell
+file that cannot be read is listed with why, and the report is built from the rest.
 """
 from __future__ import annotations
 
@@ -68,6 +69,20 @@ class Setting:
         return any(record["synthetic_data"] for g in self.groups for record in g.records)
 
     @property
+    def contention(self) -> dict[str, str]:
+        """Why each group measured under contention is flagged, by label."""
+        return {g.label: g.contention for g in self.groups if g.contention is not None}
+
+    @property
+    def contention_line(self) -> str | None:
+        return aggregate.contention_line(self.groups)
+
+    @property
+    def provisional(self) -> str | None:
+        """The caveat on this setting's headline and ranking while a group has too few repeats."""
+        return aggregate.provisional(self.groups)
+
+    @property
     def columns(self) -> dict[str, tuple[str, str]]:
         """The leaderboard's columns here: GPU memory only on a GPU."""
         return {key: column for key, column in COLUMNS.items() if key != "gpu_memory" or self.device == "cuda"}
@@ -80,10 +95,27 @@ class Report:
     settings: list[Setting]
     parity: dict | None
     generated_at: str
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why) of cell files that could not be read
 
     @property
     def synthetic(self) -> bool:
         return any(record["synthetic_data"] for record in self.records)
+
+    @property
+    def contended(self) -> list[str]:
+        """Titles of the settings with a group measured under contention."""
+        return [setting.title for setting in self.settings if setting.contention]
+
+    @property
+    def executions(self) -> list[dict[str, str]]:
+        """What actually ran per framework and mode, from the records' `execution` (older records: not recorded)."""
+        found: dict[tuple[str, str], list[dict]] = {}
+        for record in self.records:
+            found.setdefault((record["framework"], record["mode"]), []).append(record.get("execution") or {})
+        return [{"framework": framework, "mode": mode, "meaning": MODES.get(mode, ""),
+                 **{key: " / ".join(sorted({e[key] for e in executions if e.get(key)})) or MISSING
+                    for key in ("runs_as", "optimizer_update")}}
+                for (framework, mode), executions in sorted(found.items())]
 
     @property
     def failures(self) -> list[dict]:
@@ -106,6 +138,11 @@ class Report:
         return "Benchmark report: " + ", ".join(run.run_id for run in self.runs)
 
 
+#: What each mode asks of a framework; the "what ran" table says what that turned out to be.
+MODES = {"native": "the way the framework's own documentation recommends running it",
+         "eager": "without a graph compiler, op by op where the framework allows it",
+         "compiled": "through the framework's graph compiler"}
+
 #: Leaderboard columns: key -> (heading, what it means). The order is the table's.
 COLUMNS = {
     "framework": ("framework", "framework and mode (version)"),
@@ -113,9 +150,9 @@ COLUMNS = {
     "accuracy": ("accuracy", "test accuracy after the last epoch, on the whole test set (or the profile's subset)"),
     "train": ("train samples/s", "steady-state median, warm-up excluded; the interval under it"),
     "latency": ("latency ms", "single-sample prediction, median (p99 in the tooltip)"),
-    "host_memory": ("host MiB", "peak RSS of the cell's processes"),
+    "host_memory": ("host MiB", "peak memory of the cell's processes: summed PSS where the OS gives it, else RSS"),
     "gpu_memory": ("GPU MiB", "peak GPU memory (NVML), above the idle context"),
-    "startup": ("startup s", "time to the first step: process start + import + build + first step"),
+    "launch": ("import s", "interpreter start + importing the framework"),
     "compile": ("first step s", "the first step alone: tracing, compilation, autotuning"),
     "time_to_accuracy": ("to target s", "time to accuracy: training wall-clock until the spec's target accuracy"),
 }
@@ -123,16 +160,18 @@ COLUMNS = {
 
 def load(runs: list[str], root: Path) -> Report:
     """The report of one or more runs, each a run id under ROOT or a run folder."""
-    loaded, records = [], []
+    loaded, records, skipped = [], [], []
     for run in runs:
         folder = run_folder(run, root)
         store = RunStore.open(folder.parent, folder.name)
         loaded.append(Run(store.run_id, store.folder, store.manifest()))
-        records += store.cells()
+        readable, unreadable = store.readable_cells()
+        records += readable
+        skipped += [(str(path), why) for path, why in unreadable]
     records = _versions_apart(records)
     parity = next(filter(None, (parity_file.load(run.folder.parent) for run in loaded)), None)
     return Report(loaded, records, settings_of(records), parity,
-                  datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+                  datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), skipped)
 
 
 def _versions_apart(records: list[dict]) -> list[dict]:
@@ -193,7 +232,7 @@ def leaderboard_row(group: aggregate.Group) -> dict[str, Value]:
         "latency": criterion_value(group, "latency_batch1_ms_p50"),
         "host_memory": host_memory_value(group),
         "gpu_memory": criterion_value(group, "peak_gpu_nvml_bytes"),
-        "startup": criterion_value(group, "time_to_first_step_s"),
+        "launch": criterion_value(group, "launch_s"),
         "compile": criterion_value(group, "first_step_s"),
         "time_to_accuracy": criterion_value(group, "time_to_accuracy_s"),
     }
@@ -211,14 +250,15 @@ def status_value(group: aggregate.Group) -> Value:
 
 #: How each metric is printed: (format of the median, scale applied first).
 _FORMATS = {
-    "test_accuracy": (".4f", 1), "latency_batch1_ms_p50": (",.3g", 1), "peak_host_rss_tree_bytes": (",.0f", MIB),
-    "peak_gpu_nvml_bytes": (",.0f", MIB), "peak_host_rss_bytes": (",.0f", MIB), "time_to_first_step_s": (",.2f", 1), "first_step_s": (",.3g", 1),
+    "test_accuracy": (".4f", 1), "latency_batch1_ms_p50": (",.3g", 1), "peak_host_tree_bytes": (",.0f", MIB),
+    "peak_gpu_nvml_bytes": (",.0f", MIB), "peak_host_rss_bytes": (",.0f", MIB), "launch_s": (",.2f", 1),
+    "first_step_s": (",.3g", 1),
     "time_to_accuracy_s": (",.1f", 1), "train_samples_per_s": (",.0f", 1),
 }
 
 #: Units of the printed medians, for sentences.
-UNITS = {"latency_batch1_ms_p50": "ms", "peak_host_rss_tree_bytes": "MiB", "peak_gpu_nvml_bytes": "MiB",
-         "time_to_first_step_s": "s", "first_step_s": "s", "time_to_accuracy_s": "s",
+UNITS = {"latency_batch1_ms_p50": "ms", "peak_host_tree_bytes": "MiB", "peak_gpu_nvml_bytes": "MiB",
+         "launch_s": "s", "first_step_s": "s", "time_to_accuracy_s": "s",
          "train_samples_per_s": "samples/s"}
 
 #: Where a record says why a metric is null.
@@ -239,7 +279,7 @@ def criterion_value(group: aggregate.Group, name: str) -> Value:
         note = "; ".join(filter(None, [note, f"p99 {p99:.3g} ms" if p99 is not None else ""]))
     if name == "test_accuracy":
         note = "; ".join(filter(None, [note, f"on {group.ok[0].get('test_samples') or '?'} test samples"]))
-    if name in ("peak_host_rss_tree_bytes", "peak_host_rss_bytes", "peak_gpu_nvml_bytes"):
+    if name in ("peak_host_tree_bytes", "peak_host_rss_bytes", "peak_gpu_nvml_bytes"):
         note = "; ".join(filter(None, [note, f"{median / MIB:,.1f} MiB"]))
     return Value(format(median / scale, spec), median, note=note)
 
@@ -256,10 +296,14 @@ def missing_reason(group: aggregate.Group, name: str) -> str:
 
 
 def host_memory_value(group: aggregate.Group) -> Value:
-    """The sampled peak of the cell's process tree; records from before it was sampled have only the process's
-    own high-water mark, shown and labelled as such."""
-    tree = criterion_value(group, "peak_host_rss_tree_bytes")
-    if tree.number is not None or not group.values("peak_host_rss_bytes"):
+    """The sampled peak of the cell's process tree, saying whether it summed PSS or RSS; records from before it was
+    sampled have only the process's own high-water mark, shown and labelled as such."""
+    tree = criterion_value(group, "peak_host_tree_bytes")
+    if tree.number is not None:
+        kinds = sorted({r["metrics"].get("peak_host_tree_kind") for r in group.ok} - {None})
+        return Value(tree.text, tree.number, tree.detail, "; ".join(filter(None, [
+            tree.note, f"summed {' and '.join(kind.upper() for kind in kinds)} of the process tree" if kinds else ""])))
+    if not group.values("peak_host_rss_bytes"):
         return tree
     own = criterion_value(group, "peak_host_rss_bytes")
     return Value(own.text, own.number, "process only", "this record has no sampled peak of the process tree: "

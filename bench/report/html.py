@@ -58,9 +58,10 @@ def setting_charts(groups: list[Group], palette: dict[str, str]) -> list[dict]:
             for chart in charts.for_setting(groups, palette)]
 
 
-def ranked(ranking: choose.Ranking) -> list[tuple[int, choose.Entry]]:
-    """(rank, entry) pairs; equal totals share a rank."""
-    return [(1 + sum(other.total > entry.total + 1e-12 for other in ranking.entries), entry)
+def ranked(ranking: choose.Ranking) -> list[tuple[int | None, choose.Entry]]:
+    """(rank, entry) pairs; equal totals share a rank; a contended entry has none (listed, not ranked)."""
+    return [(None if entry.contention else
+             1 + sum(not other.contention and other.total > entry.total + 1e-12 for other in ranking.entries), entry)
             for entry in ranking.entries]
 
 
@@ -84,5 +85,6 @@ def render(report: content.Report) -> str:
     return templates().get_template("report.html.j2").render(
         report=report, views=views, data=data, presets=choose.PRESETS, default_preset=choose.DEFAULT_PRESET,
         criteria=choose.choices("cpu"), decades=choose.LOG_DECADES, accuracy_span=choose.ACCURACY_SPAN,
+        modes=content.MODES,
         code=code_columns(report), settings_by_framework=environment.framework_settings(report.records),
         environments=[(run, environment.environment_rows(run), environment.framework_rows(run)) for run in report.runs])

@@ -31,9 +31,10 @@ def table(headers: list[str], rows: list[list]) -> list[str]:
     return lines + [""]
 
 
-def _value(key: str, value: content.Value) -> str:
+def _value(key: str, value: content.Value, contention: str | None = None) -> str:
     if key == "framework":
-        return f"{value.text} ({value.detail})" if value.detail else value.text
+        label = f"{value.text} ({value.detail})" if value.detail else value.text
+        return f"{label} ⚠ contended: {contention}" if contention else label
     if value.number is None and value.note:
         return f"{value.text} ({value.note})"
     return f"{value.text} [{value.detail}]" if value.detail else value.text
@@ -47,33 +48,51 @@ def render(report: content.Report, charts_folder: str) -> tuple[str, dict[str, s
     if report.synthetic:
         out += ["> **Synthetic data** in " + text(", ".join(s.title for s in report.settings if s.synthetic)) +
                 ": synthetic data measures speed and memory only (no accuracy).", ""]
+    if report.contended:
+        out += ["> **Measured under contention** in " + text(", ".join(report.contended)) + ": other processes took "
+                "CPU time while some cells trained; those frameworks are flagged ⚠ contended, never named leader or "
+                "tied, and listed after the others in the ranking.", ""]
+    if report.skipped:
+        out += [f"> **{len(report.skipped)} result file(s) could not be read** and are left out: see Failures.", ""]
     files: dict[str, str] = {}
     palette = charts.colors(report.frameworks)
     out += ["## At a glance", ""]
     for setting in report.settings:
         out += [f"**{text(setting.title)}**", ""]
+        if setting.headline and setting.provisional:
+            out += [f"_{text(setting.provisional.capitalize())}_", ""]
         out += [f"- {text(lead.title.capitalize())}: **{text(lead.leader)}** ({text(lead.value)})"
                 + (f" — tied with {text(', '.join(lead.tied))} (not significant at 95 %)" if lead.tied else "")
                 for lead in setting.headline] or ["- fewer than two frameworks measured"]
+        if setting.contention_line:
+            out += [f"- ⚠ {text(setting.contention_line[:1].upper() + setting.contention_line[1:])}"]
         out.append("")
-    out += ["## Choose a framework (default weights: every criterion counts the same)", "",
-            "Per criterion 0–100: 100 for the best and anything not significantly worse; otherwise "
-            f"1 − log10(ratio to the best) / {choose.LOG_DECADES:g} (speed, latency, memory, startup) or "
-            f"1 − (best − accuracy) / {choose.ACCURACY_SPAN:g}; no value scores 0. Score: the weighted mean. "
-            "The HTML report lets you set the weights.", ""]
+    weights = choose.PRESETS[choose.DEFAULT_PRESET]
+    out += [f"## Choose a framework (default weights, {choose.DEFAULT_PRESET}: "
+            + ", ".join(f"{c.title} {weights[c.key]}" for c in choose.choices("cpu")) + ")", "",
+            f"Per criterion 0–100, continuous in the distance from the best: 1 − log10(ratio to the best) / "
+            f"{choose.LOG_DECADES:g} (speed, latency, memory, import time, first step) or "
+            f"1 − (best − accuracy) / {choose.ACCURACY_SPAN:g}; no value scores 0. ★ the best, ≈ tied with it (not "
+            "significantly different at 95 %: shown, it does not change the score). ⚠ contended: measured while "
+            "other processes took CPU time, listed last without a rank. Score: the weighted mean. The HTML report "
+            "lets you set the weights.", ""]
     for setting in report.settings:
         ranking = setting.ranking
         out += [f"**{text(setting.title)}**", ""]
-        rows = [[rank, entry.label, html.percent(entry.total),
-                 *(html.percent(entry.scores[c.key]) if c.key in ranking.measured else "n/a"
-                   for c in ranking.criteria)] for rank, entry in html.ranked(ranking)]
+        if setting.provisional:
+            out += [f"_{text(setting.provisional.capitalize())}_", ""]
+        rows = [[rank or content.MISSING, f"{entry.label} ⚠ contended: {entry.contention}" if entry.contention
+                 else entry.label, html.percent(entry.total),
+                 *(_score(entry, c.key) if c.key in ranking.measured else "n/a" for c in ranking.criteria)]
+                for rank, entry in html.ranked(ranking)]
         rows += [["—", label, f"not ranked: {why}", *([""] * len(ranking.criteria))] for label, why in ranking.unranked]
         out += table(["#", "framework", "score", *(c.title for c in ranking.criteria)], rows)
     out += ["## Leaderboards", ""]
     for setting in report.settings:
         out += [f"### {text(setting.title)}", ""]
         headers = [heading for heading, _ in setting.columns.values()]
-        out += table(headers, [[_value(key, row[key]) for key in setting.columns] for row in setting.rows])
+        out += table(headers, [[_value(key, row[key], setting.contention.get(row["framework"].text))
+                                for key in setting.columns] for row in setting.rows])
         for index, chart in enumerate(charts.for_setting(setting.groups, palette)):
             name = f"{charts_folder}/{setting.anchor}-{index + 1}.svg"
             files[name] = chart.svg
@@ -85,11 +104,25 @@ def render(report: content.Report, charts_folder: str) -> tuple[str, dict[str, s
         if record.get("log_tail"):
             out += ["", "  <details><summary>log tail</summary><pre>"
                     + str(escape(record["log_tail"])).replace("\n", "&#10;") + "</pre></details>"]
-    out += ["" if report.failures else "Every cell finished (status ok).", ""]
+    if report.skipped:
+        out += ["", "Result files that could not be read (left out of everything above):", ""]
+        out += [f"- {text(path)}: {text(why)}" for path, why in report.skipped]
+    out += ["" if report.failures or report.skipped else "Every cell finished (status ok).", ""]
     out += _code(report) + _parity(report) + _environment(report)
     out += ["## Methodology", "", "Each number is defined in the README's \"What a cell measures\" and \"Repeats, "
-            "intervals and 'faster than'\" sections, and in the HTML report's Methodology section.", ""]
+            "intervals and 'faster than'\" sections, and in the HTML report's Methodology section.", "",
+            "### What ran: modes", "",
+            "; ".join(f"**{mode}**: {meaning}" for mode, meaning in content.MODES.items()) + ".", ""]
+    keys = ("framework", "mode", "runs_as", "optimizer_update")
+    out += table(["framework", "mode", "runs as", "optimizer update"], [[row[key] for key in keys]
+                                                                        for row in report.executions])
     return "\n".join(out), files
+
+
+def _score(entry: choose.Entry, key: str) -> str:
+    """A criterion's score, marked ★ for the best and ≈ for a tie with it."""
+    mark = {"leader": " ★", "tied": " ≈"}.get(entry.standing.get(key), "")
+    return html.percent(entry.scores[key]) + mark
 
 
 def _code(report: content.Report) -> list[str]:

@@ -3,6 +3,7 @@ directory like `results/`; the end of `bench run` also refreshes `reports/latest
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 from bench.errors import UserError
@@ -14,6 +15,7 @@ def write(runs: list[str], root: Path, reports: Path, fmt: str = "html", output:
     if fmt not in FORMATS:
         raise UserError(f"unknown report format {fmt!r}; choose from: {', '.join(FORMATS)}")
     report = content.load(runs, root)
+    say_skipped(report)
     path = Path(output) if output else Path(reports) / f"{'+'.join(run.run_id for run in report.runs)}.{fmt}"
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "html":
@@ -35,3 +37,9 @@ def write_run_report(run_folder: Path, reports: Path) -> Path:
     path = write([str(run_folder)], run_folder.parent, reports)
     shutil.copyfile(path, Path(reports) / "latest.html")
     return path
+
+
+def say_skipped(report: content.Report) -> None:
+    """One line on stderr per cell file the report left out; the report lists them under Failures."""
+    for path, why in report.skipped:
+        print(f"skipped {path}: {why}", file=sys.stderr)

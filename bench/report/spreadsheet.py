@@ -1,5 +1,6 @@
 """The report as CSV for spreadsheets: one row per framework and mode in each setting, raw numbers (not rounded,
-bytes not MiB), the default-weight score and rank, who leads what, and in `notes` why a value is empty.
+bytes not MiB), the default-weight score and rank (no rank for a group measured under contention, said in
+`contention`), whether that ranking is provisional, who leads what, and in `notes` why a value is empty.
 
 An empty cell means "no value", never 0. Text that a spreadsheet would run as a formula (starting with =, +, -,
 @, tab or carriage return) is prefixed with an apostrophe.
@@ -9,14 +10,14 @@ from __future__ import annotations
 import csv
 import io
 
-from bench.report import content, html
+from bench.report import choose, content, html
 
 COLUMNS = ("task", "dataset", "device", "synthetic_data", "framework", "mode", "version", "status", "ok_repeats",
            "repeats", "test_accuracy", "train_samples_per_s", "train_samples_per_s_ci_low",
            "train_samples_per_s_ci_high", "train_samples_per_s_ci_level", "latency_batch1_ms_p50",
-           "latency_batch1_ms_p99", "peak_host_memory_bytes", "peak_gpu_nvml_bytes", "time_to_first_step_s",
-           "first_step_s", "time_to_accuracy_s", "score_default_weights", "rank_default_weights",
-           *(f"score_{key}" for key in ("train", "inference", "accuracy", "memory", "startup")), "leads", "notes")
+           "latency_batch1_ms_p99", "peak_host_memory_bytes", "peak_gpu_nvml_bytes", "launch_s", "first_step_s",
+           "time_to_first_step_s", "time_to_accuracy_s", "score_default_weights", "rank_default_weights",
+           "provisional", *(f"score_{key}" for key in choose.CRITERION_KEYS), "contention", "leads", "notes")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -44,14 +45,15 @@ def render(report: content.Report) -> str:
                 "synthetic_data": setting.synthetic, "framework": group.framework, "mode": group.mode,
                 "version": row["framework"].detail, "status": row["status"].text, "ok_repeats": len(group.ok),
                 "repeats": len(group.records), "score_default_weights": entry.total if entry else None,
-                "rank_default_weights": rank, "leads": "; ".join(leads.get(group.label, [])),
+                "rank_default_weights": rank, "provisional": setting.provisional, "contention": group.contention,
+                "leads": "; ".join(leads.get(group.label, [])),
                 **_interval(group),
             }
             for name in ("test_accuracy", "latency_batch1_ms_p50", "latency_batch1_ms_p99", "peak_gpu_nvml_bytes",
-                         "time_to_first_step_s", "first_step_s", "time_to_accuracy_s"):
+                         "launch_s", "first_step_s", "time_to_first_step_s", "time_to_accuracy_s"):
                 record[name] = group.central(name)
             record["peak_host_memory_bytes"] = row["host_memory"].number  # the tree's peak, else the process's
-            for key in ("train", "inference", "accuracy", "memory", "startup"):
+            for key in choose.CRITERION_KEYS:
                 record[f"score_{key}"] = entry.scores.get(key) if entry else None
             record["notes"] = _notes(row)
             writer.writerow({key: _safe(value) for key, value in record.items()})

@@ -59,10 +59,11 @@
 
   function rerank(table, setting, weights) {
     const entries = setting.entries.map(function (entry) {
-      return { label: entry.label, total: total(entry.scores, weights, setting.measured) };
+      return { label: entry.label, contended: entry.contended, total: total(entry.scores, weights, setting.measured) };
     });
+    // As choose.rank and html.ranked: entries measured under contention last and without a rank.
     entries.sort(function (a, b) {
-      return b.total - a.total || (a.label < b.label ? -1 : a.label > b.label ? 1 : 0);
+      return (a.contended - b.contended) || b.total - a.total || (a.label < b.label ? -1 : a.label > b.label ? 1 : 0);
     });
     const body = table.tBodies[0];
     const rows = new Map();
@@ -70,9 +71,11 @@
     const best = [];
     entries.forEach(function (entry) {
       const row = rows.get(entry.label);
-      const rank = 1 + entries.filter(function (other) { return other.total > entry.total + 1e-12; }).length;
+      const rank = entry.contended ? null : 1 + entries.filter(function (other) {
+        return !other.contended && other.total > entry.total + 1e-12;
+      }).length;
       const shown = Math.floor(entry.total * 100 + 0.5);
-      row.querySelector(".rank").textContent = String(rank);
+      row.querySelector(".rank").textContent = rank === null ? "—" : String(rank);
       row.querySelector(".score .value").textContent = String(shown);
       row.querySelector(".scorebar").style.width = shown + "px";
       body.appendChild(row);

@@ -7,7 +7,7 @@ closes the last window), so fit's per-call setup (data adapter, callbacks, the f
 end-of-epoch work stay out, as the harness keeps its warm-up steps out. Batch *begins* because a callback on
 batch ends would change fit: Keras then stops dispatching those to a thread (JAX, torch) and reads the loss
 every step. Stock Adam (eps on the uncorrected sqrt(v): a different eps, and on torch Keras's fused Adam),
-`jit_compile=False` (the harness's eager mode; Keras's default "auto" would compile on TF and JAX), verbose=0.
+compile's default jit_compile ("auto": Keras's native mode, what the harness's native mode runs), verbose=0.
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ class KerasFit:
             adam = task.optimizer
             self.model.compile(optimizer=keras.optimizers.Adam(adam.learning_rate, adam.beta1, adam.beta2,
                                                                adam.epsilon),
-                               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=False)
+                               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 
     def window_rates(self, images: np.ndarray, labels: np.ndarray, batches: list[np.ndarray], warmup: int,
                      window: int) -> list[float]:

@@ -1,4 +1,4 @@
-"""mnist_mlp in MXNet Gluon, as its tutorials write it: HybridSequential (not hybridized), Trainer('adam').
+"""mnist_mlp in MXNet Gluon, as its tutorials write it: HybridSequential, hybridize(), Trainer('adam').
 
 Per step: nd.array on the batch and labels, forward and loss under autograd.record, backward,
 trainer.step(batch_size). Stock Adam (eps on the uncorrected sqrt(v): a different eps, the same cost; the adapter's
@@ -21,6 +21,7 @@ class MXNetLoop(StepLoop):
         self.net.add(nn.Dense(128, in_units=784, activation="relu"), nn.Dropout(task.dropout[0]),
                      nn.Dense(10, in_units=128))  # Dense flattens its input by default
         self.net.initialize()
+        self.net.hybridize()  # Gluon's native mode: forward and backward as one cached graph
         for name, layer in (("dense1", self.net[0]), ("dense2", self.net[2])):
             layer.weight.set_data(mx.nd.array(weights[f"{name}.kernel"].T))  # nn.Dense is (out, in)
             layer.bias.set_data(mx.nd.array(weights[f"{name}.bias"]))

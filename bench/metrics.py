@@ -75,9 +75,9 @@ def apply_run_device_peak(records: list[dict]) -> list[dict]:
     for record in records:
         found = record.get("metrics") or {}
         key = (record["run_id"], record["device"])
-        candidates = ((found.get("device_peak_flops_per_s"), found.get("device_peak_source")),
-                      (found.get("matmul_flops_per_s"), f"fastest float32 matmul of any framework in the run "
-                                                        f"({record['framework']})"))
+        candidates = ((found.get("matmul_flops_per_s"), f"fastest float32 matmul of any framework in the run "
+                                                        f"({record['framework']})"),
+                      (found.get("device_peak_flops_per_s"), found.get("device_peak_source")))
         for value, source in candidates:
             if value and value > best.get(key, (0.0, ""))[0]:
                 best[key] = (value, source)

@@ -86,7 +86,10 @@ def criterion_scores(groups: list[aggregate.Group], choice: Choice) -> dict[str,
     module docstring)."""
     field = choice.criterion.field
     sign = 1 if choice.criterion.higher_is_better else -1
-    trusted = [g.central(field) for g in groups if g.contention is None and g.central(field) is not None]
+    measured = [g for g in groups if g.central(field) is not None]
+    # against the best uncontended value; where every group was contended, against the best of them (all flagged,
+    # none ranked), so the page still shows how far apart they measured instead of a row of zeros
+    trusted = [g.central(field) for g in measured if g.contention is None] or [g.central(field) for g in measured]
     if not trusted:
         return {}
     best = max(trusted, key=lambda value: sign * value)

@@ -2,6 +2,7 @@
 Read from the system, never from a framework."""
 from __future__ import annotations
 
+import functools
 import math
 import os
 import platform
@@ -68,6 +69,7 @@ GPU_FP32_PEAK = {"H200": 67e12, "H100 SXM": 67e12, "H100 PCIe": 51e12, "H100 NVL
                  "A100": 19.5e12, "L40S": 91.6e12, "L4": 30.3e12, "A10": 31.2e12, "V100": 15.7e12, "T4": 8.1e12}
 
 
+@functools.lru_cache(maxsize=None)  # once per run and device: the GPU's name comes from nvidia-smi
 def device_peak(device: str, threads: int | None = None) -> tuple[float | None, str]:
     """The device's float32 peak FLOP/s and how it was obtained: one figure per device, for every framework.
 

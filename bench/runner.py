@@ -97,6 +97,7 @@ class ChildOutcome:
     log_tail: str
     memory: MemoryPeaks
     contention: dict | None  # other processes' use of the machine while the cell was timed (bench.sampler)
+    threads: int  # OMP_NUM_THREADS the child ran with
 
 
 def run_child(config: CellConfig, python: str, log_path: Path, timeout_s: float,
@@ -145,7 +146,7 @@ def run_child(config: CellConfig, python: str, log_path: Path, timeout_s: float,
         reason, signal_name = _failure_reason(process.returncode)
         document = {"status": "failed", "reason": reason + (f"; last log line: {tail[-1]}" if tail else "")}
     return ChildOutcome(document, process.returncode, signal_name, wall, started_at, _now(), "\n".join(tail),
-                        sampler.peaks(), sampler.contention())
+                        sampler.peaks(), sampler.contention(), int(environment["OMP_NUM_THREADS"]))
 
 
 def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: Interpreter,
@@ -177,7 +178,7 @@ def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: In
         "started_at": outcome.started_at, "finished_at": outcome.finished_at,
         "log_path": str(log_path.relative_to(store.folder)), "log_tail": outcome.log_tail,
         "gpu_policy": GPU_POLICY if cell.device != "cpu" else None,
-        "threads": int(child_environment(cell.framework)["OMP_NUM_THREADS"]),
+        "threads": outcome.threads,
         "compile_cache": settings.compile_cache,
         "contention": outcome.contention,
         **document,

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from bench import datasets, envs, machine, sampler, stats
+from bench import aggregate, datasets, envs, machine, sampler, stats
 from bench.display import RunDisplay, print_headlines, summary_table
 from bench.errors import DataError, UserError
 from bench.registry import FRAMEWORKS
@@ -106,27 +106,22 @@ def check_machine(note) -> None:
              f"{sampler.CONTENTION_THRESHOLD_CORES:g})")
 
 
-def _group_key(cell: Cell | dict) -> tuple:
-    get = cell.get if isinstance(cell, dict) else lambda name: getattr(cell, name)
-    return tuple(get(name) for name in ("framework", "task", "dataset", "device", "mode"))
+def _group_key(cell: Cell | aggregate.Group) -> tuple:
+    """A cell of the plan and the group of its repeats (bench.aggregate) share this key."""
+    return cell.framework, cell.task, cell.dataset, cell.device, cell.mode
 
 
 def settled_cells(records: list[dict]) -> set[tuple]:
     """--repeats auto: the cells that need no more repeats — at least AUTO_REPEATS_MIN successful ones whose training
     speed is known within ±AUTO_REPEATS_PRECISION (95 %), or a repeat that did not succeed (repeating a failure
     or an unsupported cell buys nothing)."""
-    by_cell: dict[tuple, list[dict]] = {}
-    for record in records:
-        by_cell.setdefault(_group_key(record), []).append(record)
     settled = set()
-    for key, group in by_cell.items():
-        if any(record["status"] != "ok" for record in group):
-            settled.add(key)
-            continue
-        speeds = [record["metrics"]["train_samples_per_s"] for record in group]
+    for group in aggregate.group(records):
+        speeds = group.values("train_samples_per_s")
         precision = stats.relative_halfwidth(speeds)
-        if len(speeds) >= AUTO_REPEATS_MIN and precision is not None and precision <= AUTO_REPEATS_PRECISION:
-            settled.add(key)
+        if len(group.ok) < len(group.records) or (
+                len(speeds) >= AUTO_REPEATS_MIN and precision is not None and precision <= AUTO_REPEATS_PRECISION):
+            settled.add(_group_key(group))
     return settled
 
 

@@ -20,16 +20,25 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench import datasets, envs
-from bench.errors import Terminated, UserError
-from bench.report import FORMATS as REPORT_FORMATS
 from bench.registry import FRAMEWORKS, SOURCE_ROOT, resolve_framework
+from bench.report import FORMATS as REPORT_FORMATS
 from bench.settings import (AUTO_REPEATS_MAX, AUTO_REPEATS_MIN, AUTO_REPEATS_PRECISION, COMPILE_CACHES, DEVICES,
                             MODES, RunSettings, parse_datasets, split_list)
-from bench.spec import PROFILES, TASKS
+from frameworks.errors import UserError
+from frameworks.spec import PROFILES, TASKS
 
 EXIT_USER_ERROR = 2
 #: Stop a run as Ctrl-C does: a CI timeout or a scheduler's cancel (SIGTERM), a closed terminal (SIGHUP).
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived (a CI timeout, a scheduler's cancel, a closed terminal). A KeyboardInterrupt, so
+    whatever Ctrl-C does applies unchanged: the running cell is killed and nothing half-done is recorded."""
+
+    def __init__(self, number: int):
+        super().__init__(signal.Signals(number).name)
+        self.number = number
 
 
 class _Parser(argparse.ArgumentParser):

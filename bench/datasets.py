@@ -1,10 +1,9 @@
-"""Where the datasets are, how to get them, and how to load them as arrays.
+"""Where the datasets are and how to get them (the harness's side; a cell reads them with frameworks.data).
 
 Lookup order for a dataset NAME: `--data-dir` (the folder itself or DIR/NAME), `$BENCH_DATA` (likewise), the
 user cache (~/.cache/bench/data/NAME), known system folders (/usr/share/datasets/NAME: Debian's
 dataset-fashion-mnist installs there), then a download from the official mirrors into the cache, checked against
-the published MD5 sums. Images come back as uint8 NCHW and labels as int64; scaling to [0, 1] happens once, in
-the cell, before training.
+the published MD5 sums. A CIFAR-10 archive is extracted into the cache once, by `prepare`, before any cell.
 """
 from __future__ import annotations
 
@@ -15,11 +14,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from bench.errors import DataError
-from bench.formats import read_cifar_batch, read_idx
-from bench.spec import Task
+from frameworks.data import CIFAR_FOLDER, IDX_FILES, SYNTHETIC
+from frameworks.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -30,21 +26,18 @@ class DatasetInfo:
     how_to_get: str
 
 
-_IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-CIFAR_FOLDER = "cifar-10-batches-py"
 CIFAR_ARCHIVE = "cifar-10-python.tar.gz"
 
 DATASETS: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo(
         "mnist",
-        dict(zip(_IDX_FILES, ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
+        dict(zip(IDX_FILES, ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
                               "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"))),
         ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
         "download the four IDX .gz files of MNIST into one of those folders"),
     "fashion-mnist": DatasetInfo(
         "fashion-mnist",
-        dict(zip(_IDX_FILES, ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
+        dict(zip(IDX_FILES, ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
                               "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"))),
         ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
         "on Debian/Ubuntu: apt-get install dataset-fashion-mnist"),
@@ -53,23 +46,8 @@ DATASETS: dict[str, DatasetInfo] = {
         ("https://www.cs.toronto.edu/~kriz/",),
         f"download {CIFAR_ARCHIVE} (or its extracted {CIFAR_FOLDER}/) into one of those folders"),
 }
-SYNTHETIC = "synthetic"
 DATASET_NAMES = (*DATASETS, SYNTHETIC)
 SYSTEM_FOLDERS = (Path("/usr/share/datasets"), Path("/usr/local/share/datasets"))
-
-
-@dataclass
-class Dataset:
-    name: str
-    train_x: np.ndarray  # uint8, (N, C, H, W)
-    train_y: np.ndarray  # int64, (N,)
-    test_x: np.ndarray
-    test_y: np.ndarray
-    source: str  # the folder it was read from, or "synthetic"
-
-    @property
-    def synthetic(self) -> bool:
-        return self.name == SYNTHETIC
 
 
 def cache_root() -> Path:
@@ -159,27 +137,12 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _idx_file(folder: Path, file: str) -> Path:
-    return folder / file if (folder / file).is_file() else folder / file[:-3]
-
-
-def _load_idx(folder: Path) -> tuple[np.ndarray, ...]:
-    train_x, train_y, test_x, test_y = (read_idx(_idx_file(folder, file), ndim)
-                                        for file, ndim in zip(_IDX_FILES, (3, 1, 3, 1)))
-    for images, labels, split in ((train_x, train_y, "train"), (test_x, test_y, "t10k")):
-        if images.shape[0] != labels.shape[0] or images.shape[1:] != (28, 28):
-            raise DataError(f"{folder}: {split} images {images.shape} do not match labels {labels.shape} "
-                            f"(expected (N, 28, 28) and (N,))")
-    return train_x[:, None], train_y.astype(np.int64), test_x[:, None], test_y.astype(np.int64)
-
-
-def _load_cifar(folder: Path) -> tuple[np.ndarray, ...]:
-    batches = folder / CIFAR_FOLDER
-    if not (batches / "test_batch").is_file():
-        batches = _extract_cifar(folder / CIFAR_ARCHIVE)
-    train = [read_cifar_batch(batches / f"data_batch_{i}") for i in range(1, 6)]
-    test_x, test_y = read_cifar_batch(batches / "test_batch")
-    return np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]), test_x, test_y
+def prepare(name: str, folder: Path) -> Path:
+    """The folder a cell reads NAME from: FOLDER itself, or for a CIFAR-10 archive the cache folder it is extracted
+    into (once)."""
+    if name == "cifar10" and not (folder / CIFAR_FOLDER / "test_batch").is_file():
+        return _extract_cifar(folder / CIFAR_ARCHIVE).parent
+    return folder
 
 
 def _extract_cifar(archive: Path) -> Path:
@@ -192,35 +155,3 @@ def _extract_cifar(archive: Path) -> Path:
         except (tarfile.TarError, OSError, EOFError) as error:
             raise DataError(f"{archive}: truncated or corrupt archive ({error})") from None
     return target / CIFAR_FOLDER
-
-
-def load(name: str, folder: Path) -> Dataset:
-    """Read dataset NAME from FOLDER (found by `locate` or `download`)."""
-    arrays = _load_cifar(folder) if name == "cifar10" else _load_idx(folder)
-    return Dataset(name, *arrays, source=str(folder))
-
-
-def subset_indices(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """Sorted indices of COUNT samples, every class in proportion to its share of LABELS (largest remainders get
-    the rounding), drawn within each class from (seed, labels) alone: every framework and process trains and tests
-    on the same samples, and a file sorted by class still yields all classes (its first N would not)."""
-    if count >= len(labels):
-        return np.arange(len(labels))
-    _, classes, sizes = np.unique(labels, return_inverse=True, return_counts=True)
-    quotas, remainders = np.divmod(sizes * count, len(labels))
-    quotas[np.argsort(-remainders, kind="stable")[:count - quotas.sum()]] += 1
-    rng = np.random.default_rng([seed, 0x5AB5E7])
-    chosen = [rng.permutation(np.flatnonzero(classes == index))[:quota] for index, quota in enumerate(quotas)]
-    return np.sort(np.concatenate(chosen))
-
-
-def synthetic(task: Task, seed: int, train_samples: int, test_samples: int) -> Dataset:
-    """Seeded random images and labels with the task's shapes and dtypes: for throughput and memory only."""
-    rng = np.random.default_rng([seed, 0x5EED])
-    shape = task.input_shape
-    return Dataset(SYNTHETIC,
-                   rng.integers(0, 256, (train_samples, *shape), dtype=np.uint8),
-                   rng.integers(0, task.num_classes, train_samples, dtype=np.int64),
-                   rng.integers(0, 256, (test_samples, *shape), dtype=np.uint8),
-                   rng.integers(0, task.num_classes, test_samples, dtype=np.int64),
-                   source=SYNTHETIC)

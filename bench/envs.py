@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Callable
 
 from bench.datasets import cache_root
-from bench.errors import UserError
 from bench.registry import SOURCE_ROOT, Framework
+from frameworks.errors import UserError
 
 READY_MARKER = ".bench-ready"
 PROBE_TIMEOUT_S = 180

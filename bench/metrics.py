@@ -7,7 +7,7 @@ import numpy as np
 
 from bench import stats
 from bench.sampler import MemoryPeaks
-from bench.spec import Task
+from frameworks.spec import Task
 
 LATENCY_PERCENTILES = (50, 90, 99)
 

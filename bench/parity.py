@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.envs import Interpreter
-from bench.protocol import CellConfig
+from bench.registry import FRAMEWORKS
 from bench.runner import run_child
-from bench.spec import TASKS
+from frameworks.protocol import CellConfig
+from frameworks.spec import TASKS
 
 REFERENCE = "pytorch"
 PARITY_STEPS = 5
@@ -45,7 +46,8 @@ class ParityRow:
 
 def _run(framework: str, task: str, interpreter: Interpreter, scratch: Path, seed: int, timeout_s: float):
     config = CellConfig(
-        run_id="parity", cell_id=f"parity--{framework}--{task}", framework=framework, task=task,
+        run_id="parity", cell_id=f"parity--{framework}--{task}", framework=framework,
+        adapter=FRAMEWORKS[framework].adapter, task=task,
         dataset="synthetic", data_folder=None, device="cpu", mode="native", repeat=0, seed=seed, epochs=1,
         batch_size=TASKS[task].batch_size, train_samples=None, test_samples=None, spawned_at=time.time(),
         result_path=str(scratch / f"{config_name(framework, task)}.json"), parity_steps=PARITY_STEPS)

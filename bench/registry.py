@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import UserError
+from frameworks.errors import UserError
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS_DIR = SOURCE_ROOT / "frameworks" / "requirements"
@@ -60,10 +60,3 @@ def resolve_framework(name: str) -> Framework:
             return framework
     raise UserError(f"unknown framework {name!r}; choose from: {', '.join(FRAMEWORKS)}. Received: {name!r}")
 
-
-def load_adapter_class(framework: Framework):
-    """Import the adapter (and with it the framework). Only a cell's child process calls this."""
-    import importlib
-
-    module_name, class_name = framework.adapter.split(":")
-    return getattr(importlib.import_module(module_name), class_name)

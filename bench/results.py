@@ -11,9 +11,9 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
-from bench.errors import UserError
 from bench.metrics import apply_run_device_peak
-from bench.protocol import write_json_atomic
+from frameworks.errors import UserError
+from frameworks.protocol import write_json_atomic
 
 SCHEMA_VERSION = 3
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "cell.schema.json"

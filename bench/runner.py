@@ -19,15 +19,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from bench import lifeline, machine, metrics
+from bench import machine, metrics
 from bench.datasets import cache_root
 from bench.envs import Interpreter
-from bench.protocol import CellConfig, parse_event
 from bench.registry import FRAMEWORKS, SOURCE_ROOT
 from bench.results import SCHEMA_VERSION, RunStore
 from bench.sampler import CellSampler, MemoryPeaks
 from bench.settings import RunSettings
-from bench.spec import TASKS
+from frameworks import lifeline
+from frameworks.protocol import CellConfig, parse_event
+from frameworks.spec import TASKS
 
 LOG_TAIL_LINES = 40
 _SIGNAL_HINTS = {signal.SIGKILL: "killed (SIGKILL): most often the kernel's out-of-memory killer",
@@ -102,9 +103,9 @@ class ChildOutcome:
 
 def run_child(config: CellConfig, python: str, log_path: Path, timeout_s: float,
               on_event: Callable[[dict], None], compile_cache: str = "cold") -> ChildOutcome:
-    """Start `python -m frameworks.cell` for CONFIG, wait at most TIMEOUT_S, and collect what it left.
+    """Start `python -m frameworks.child` for CONFIG, wait at most TIMEOUT_S, and collect what it left.
 
-    Call it from a thread that outlives the child: the child's lifeline (bench.lifeline) kills it when the thread
+    Call it from a thread that outlives the child: the child's lifeline (frameworks.lifeline) kills it when the thread
     that started it ends, so that a harness killed outright leaves no cell running.
     """
     tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
@@ -115,7 +116,7 @@ def run_child(config: CellConfig, python: str, log_path: Path, timeout_s: float,
                    lifeline.PARENT_PID_VARIABLE: str(os.getpid())}
     started_at, clock = _now(), time.perf_counter()
     with open(log_path, "w") as log:
-        process = subprocess.Popen([python, "-m", "frameworks.cell", str(config_path)],
+        process = subprocess.Popen([python, "-m", "frameworks.child", str(config_path)],
                                    cwd=SOURCE_ROOT, env=environment,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, errors="replace", start_new_session=True)
@@ -132,7 +133,7 @@ def run_child(config: CellConfig, python: str, log_path: Path, timeout_s: float,
             except subprocess.TimeoutExpired:
                 timed_out = True
                 _kill(process)
-            except BaseException:  # Ctrl-C, SIGTERM, SIGHUP (bench.errors.Terminated): no half-finished cell
+            except BaseException:  # Ctrl-C, SIGTERM, SIGHUP (bench.cli.Terminated): no half-finished cell
                 _kill(process)
                 raise
             reader.join(timeout=10)
@@ -155,7 +156,8 @@ def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: In
     log_path = store.log_path(cell.cell_id)
     with tempfile.TemporaryDirectory(prefix="bench-cell-") as scratch:
         config = CellConfig(
-            run_id=store.run_id, cell_id=cell.cell_id, framework=cell.framework, task=cell.task,
+            run_id=store.run_id, cell_id=cell.cell_id, framework=cell.framework,
+            adapter=FRAMEWORKS[cell.framework].adapter, task=cell.task,
             dataset=cell.dataset, data_folder=data_folder, device=cell.device, mode=cell.mode, repeat=cell.repeat,
             seed=settings.seed, epochs=settings.epochs_for(cell.task), batch_size=settings.batch_size_for(cell.task),
             train_samples=settings.train_samples_for(cell.task), test_samples=settings.test_samples_for(cell.task),

@@ -10,12 +10,13 @@ from rich.markup import escape
 
 from bench import aggregate, datasets, envs, machine, sampler, stats
 from bench.display import RunDisplay, print_headlines, summary_table
-from bench.errors import DataError, UserError
 from bench.registry import FRAMEWORKS
 from bench.results import RunStore, new_run_id
 from bench.runner import Cell, plan, run_cell
 from bench.settings import AUTO_REPEATS_MIN, AUTO_REPEATS_PRECISION, RunSettings
-from bench.spec import SPEC_VERSION, TASKS
+from frameworks import data
+from frameworks.errors import DataError, UserError
+from frameworks.spec import SPEC_VERSION, TASKS
 
 
 def resolve_device(requested: str) -> str:
@@ -34,7 +35,7 @@ def resolve_dataset(task: str, settings: RunSettings, note) -> tuple[str, str | 
                                           *(d for d in TASKS[task].datasets if d != TASKS[task].default_dataset)]
     reasons = []
     for name in candidates:
-        if name == datasets.SYNTHETIC:
+        if name == data.SYNTHETIC:
             if not wanted:
                 note(f"[yellow]{task}: no real dataset available ({escape('; '.join(reasons))}); using SYNTHETIC data: "
                      f"throughput and memory only, no accuracy[/]")
@@ -48,7 +49,8 @@ def resolve_dataset(task: str, settings: RunSettings, note) -> tuple[str, str | 
         elif folder is None:
             reasons.append(f"{name}: not found locally, downloads disabled")
         if folder is not None:
-            datasets.load(name, folder)  # read it once here: a corrupt file stops the run before any cell
+            folder = datasets.prepare(name, folder)
+            data.load(name, folder)  # read it once here: a corrupt file stops the run before any cell
             if name != candidates[0]:
                 note(f"[yellow]{task}: using {name} from {folder} instead of {candidates[0]} "
                      f"({escape('; '.join(reasons))})[/]")

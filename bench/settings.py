@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from bench.datasets import DATASET_NAMES, require_folder
-from bench.errors import UserError
 from bench.registry import resolve_framework
-from bench.spec import PROFILES, TASKS
+from frameworks.errors import UserError
+from frameworks.spec import PROFILES, TASKS
 
 DEVICES = ("cpu", "cuda", "auto")
 #: native: each framework the way its own documentation trains for speed; eager: op by op (debugging);

@@ -3,7 +3,7 @@
 `$BENCH_PY -m benchmarks.overhead [--frameworks a,b] [--rounds N] [--steps N] [--out PATH]`, from the repository
 root. For each framework whose environment is set up, one child process (`benchmarks.overhead_child`, in that
 framework's environment, started as the runner starts a cell) trains mnist_mlp in native mode alternately through
-the harness (adapter + `bench.loop`) and through the framework's minimal hand loop (`benchmarks.hand_loops`), on
+the harness (adapter + `frameworks.loop`) and through the framework's minimal hand loop (`benchmarks.hand_loops`), on
 the same batches. Throughputs vary with the machine: on 2 shared cores they move by ±30 % from one second to the
 next (measured), so rounds are short (60 steps a side) and many (30), each pair close in time, and the overhead
 is 1 - harness / hand from the median of the per-round ratios, with its 95 % interval. The verdict is decided
@@ -23,11 +23,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from statistics import median
 
-from bench import envs, loop, stats
-from bench.errors import UserError
+from bench import envs, stats
 from bench.registry import FRAMEWORKS, SOURCE_ROOT, resolve_framework
 from bench.runner import child_environment
 from bench.settings import split_list
+from frameworks import loop
+from frameworks.errors import UserError
 
 LIMIT_PERCENT = 3.0
 CHILD_TIMEOUT_S = 900
@@ -66,7 +67,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run_child(name: str, python: str, rounds: int, steps: int) -> dict:
     """The child's JSON line, or {"error": why} if it failed."""
-    command = [python, "-m", "benchmarks.overhead_child", "--framework", name,
+    command = [python, "-m", "benchmarks.overhead_child", "--adapter", FRAMEWORKS[name].adapter,
                "--rounds", str(rounds), "--steps", str(steps)]
     try:
         completed = subprocess.run(command, cwd=SOURCE_ROOT, env=child_environment(name), stdin=subprocess.DEVNULL,

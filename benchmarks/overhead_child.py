@@ -1,11 +1,11 @@
 """One framework's half of `benchmarks.overhead`: the harness against a hand-written loop, in one process.
 
-Runs in the framework's own environment (`python -m benchmarks.overhead_child --framework NAME ...`, cwd the
+Runs in the framework's own environment (`python -m benchmarks.overhead_child --adapter MODULE:CLASS ...`, cwd the
 repository root, environment from `bench.runner.child_environment`). Both sides train mnist_mlp in native mode on
 the same synthetic data, prepared as a cell prepares it, in the same batches, with the same warm-up steps left out:
-(a) the adapter through `bench.loop.run_training`, the code every cell runs; (b) the framework's hand loop
+(a) the adapter through `frameworks.loop.run_training`, the code every cell runs; (b) the framework's hand loop
 (`benchmarks.hand_loops`). Each side's figure per round is what a cell reports: the median samples/s of its
-windows of `bench.loop.WINDOW_STEPS` steps. Rounds alternate which side goes first (AB, BA, AB...), so a machine
+windows of `frameworks.loop.WINDOW_STEPS` steps. Rounds alternate which side goes first (AB, BA, AB...), so a machine
 that slows down or speeds up during the run weighs on both alike. Prints one JSON line: the per-round samples/s
 of each side.
 """
@@ -17,33 +17,33 @@ import json
 
 import numpy as np
 
-from bench import datasets, loop, spec
-from bench.registry import FRAMEWORKS, load_adapter_class
+from frameworks import data, loop, spec
+from frameworks.child import load_adapter
 
 TASK = spec.MNIST_MLP
 TEST_SAMPLES = loop.EVAL_BATCH_SIZE  # run_training evaluates after its epoch: one batch keeps that short
 
 
 def _prepare(images: np.ndarray, layout: str) -> np.ndarray:
-    """Pixels / 255 as float32 in the adapter's layout: what frameworks/cell.py `_load_data` does for a cell."""
+    """Pixels / 255 as float32 in the adapter's layout: what frameworks/child.py `_load_data` does for a cell."""
     images = images.astype(np.float32) / np.float32(255)
     return np.ascontiguousarray(images.transpose(0, 2, 3, 1) if layout == "NHWC" else images)
 
 
-def _hand_module(framework_name: str):
-    """benchmarks.hand_loops.X for the adapter module frameworks.X (Keras's three backends share one)."""
-    adapter_module = FRAMEWORKS[framework_name].adapter.split(":")[0]
+def _hand_module(adapter: str):
+    """benchmarks.hand_loops.X for the adapter frameworks.X:Class (Keras's three backends share one)."""
+    adapter_module = adapter.split(":")[0]
     return importlib.import_module(f"benchmarks.hand_loops.{adapter_module.rsplit('.', 1)[1]}")
 
 
-def measure(framework_name: str, rounds: int, steps: int, seed: int) -> dict:
-    adapter_class = load_adapter_class(FRAMEWORKS[framework_name])
-    hand_module = _hand_module(framework_name)
+def measure(adapter: str, rounds: int, steps: int, seed: int) -> dict:
+    adapter_class = load_adapter(adapter)
+    hand_module = _hand_module(adapter)
     batch_size = TASK.batch_size
     train_samples = (steps + loop.WARMUP_STEPS) * batch_size
-    data = datasets.synthetic(TASK, seed, train_samples, TEST_SAMPLES)
-    train = (_prepare(data.train_x, adapter_class.data_layout), data.train_y)
-    test = (_prepare(data.test_x, adapter_class.data_layout), data.test_y)
+    found = data.synthetic(TASK, seed, train_samples, TEST_SAMPLES)
+    train = (_prepare(found.train_x, adapter_class.data_layout), found.train_y)
+    test = (_prepare(found.test_x, adapter_class.data_layout), found.test_y)
     batches = list(loop.train_batches(train_samples, batch_size, seed, epoch=0))  # run_training's epoch 0
     warmup = loop.warmup_steps(len(batches))
     steady_samples = (len(batches) - warmup) * batch_size
@@ -75,12 +75,12 @@ def measure(framework_name: str, rounds: int, steps: int, seed: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--framework", required=True, choices=FRAMEWORKS)
+    parser.add_argument("--adapter", required=True, help="module:Class (bench.registry)")
     parser.add_argument("--rounds", type=int, required=True)
     parser.add_argument("--steps", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    print(json.dumps(measure(args.framework, args.rounds, args.steps, args.seed)), flush=True)
+    print(json.dumps(measure(args.adapter, args.rounds, args.steps, args.seed)), flush=True)
 
 
 if __name__ == "__main__":

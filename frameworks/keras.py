@@ -15,10 +15,10 @@ imports keras, so the same code runs on each backend. Framework-specific choices
     the state donated. torch: torch.compile of Keras's train step (inductor; needs a C++ compiler on CPU); Dynamo
     breaks it into several graphs (Keras converts the NumPy batch and opens name scopes inside the step).
 - Training: `model.fit`, one call per epoch, as Keras users train: the harness hands every adapter the epoch
-  gathered in its order before the clock (bench.loop); fit(shuffle=False, batch_size=the spec's) cuts the same
+  gathered in its order before the clock (frameworks.loop); fit(shuffle=False, batch_size=the spec's) cuts the same
   contiguous batches (on TensorFlow, Keras's own array adapter wraps the arrays in a tf.data pipeline, as for any
   Keras user who passes NumPy arrays), and a callback tells the harness's clock as each batch begins
-  (bench.loop.StepClock: the windows are timed as for every framework). The epoch's training loss is fit's own
+  (frameworks.loop.StepClock: the windows are timed as for every framework). The epoch's training loss is fit's own
   (the mean of the batch losses, the harness's definition). fit's per-call setup (data adapter, callbacks)
   runs before the first batch begins, so it is outside the timed training time (tens of ms an epoch). Why not
   train_on_batch, one call per harness batch: it resets the loss tracker and converts the loss to a Python
@@ -63,8 +63,8 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-from bench.adapter import Adapter
-from bench.errors import Unsupported
+from frameworks.contract import Adapter
+from frameworks.errors import Unsupported
 
 BACKEND = keras.backend.backend()
 

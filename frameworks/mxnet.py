@@ -54,8 +54,8 @@ import numpy as np
 from mxnet import autograd, gluon
 from mxnet.gluon import nn
 
-from bench.adapter import Adapter
-from bench.errors import Unsupported
+from frameworks.contract import Adapter
+from frameworks.errors import Unsupported
 
 
 def _mnist_mlp(dropout: tuple[float, ...]) -> nn.HybridSequential:

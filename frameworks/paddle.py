@@ -39,8 +39,8 @@ import numpy as np
 import paddle
 from paddle import nn
 
-from bench.adapter import Adapter
-from bench.errors import Unsupported
+from frameworks.contract import Adapter
+from frameworks.errors import Unsupported
 
 
 def _mnist_mlp(dropout: tuple[float, ...]) -> nn.Sequential:

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.adapter import Adapter
-from bench.errors import Unsupported
+from frameworks.contract import Adapter
+from frameworks.errors import Unsupported
 
 
 def _mnist_mlp(dropout: tuple[float, ...]) -> nn.Sequential:

@@ -45,9 +45,9 @@ from typing import Any, Callable
 import numpy as np
 import tensorflow as tf
 
-from bench.adapter import Adapter
-from bench.errors import Unsupported
-from bench.spec import Conv, Dense
+from frameworks.contract import Adapter
+from frameworks.errors import Unsupported
+from frameworks.spec import Conv, Dense
 
 
 def _dense(x, params, name: str):

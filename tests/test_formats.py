@@ -5,8 +5,8 @@ import pickle
 import numpy as np
 import pytest
 
-from bench.errors import DataError
-from bench.formats import read_cifar_batch, read_idx
+from frameworks.errors import DataError
+from frameworks.formats import read_cifar_batch, read_idx
 from conftest import write_cifar_batch, write_idx
 
 

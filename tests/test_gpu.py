@@ -7,7 +7,8 @@ import os
 import pytest
 
 from bench import machine
-from bench.registry import FRAMEWORKS, load_adapter_class
+from bench.registry import FRAMEWORKS
+from frameworks.child import load_adapter
 from conftest import bench, cells
 
 GPUS = machine.gpus()
@@ -35,7 +36,7 @@ def test_gpu_cell_measures_memory_and_synchronises(tmp_path, framework):
     # an unsynchronised clock shows up as impossible speed: no GPU does 1 PFLOP/s in float32 without TF32
     assert 1e11 < metrics["device_peak_flops_per_s"] < 1e15
     assert metrics["utilisation_percent"] < 100
-    if load_adapter_class(FRAMEWORKS[framework]).has_gpu_allocator_counter:
+    if load_adapter(FRAMEWORKS[framework].adapter).has_gpu_allocator_counter:
         assert metrics["peak_gpu_allocated_bytes"] > 3_441_592 * 4  # at least the CNN's weights
     else:
         assert metrics["peak_gpu_allocated_bytes"] is None and metrics["peak_gpu_reason"]

@@ -12,8 +12,8 @@ import psutil
 import pytest
 
 from bench import envs
-from bench.protocol import CellConfig
 from bench.registry import FRAMEWORKS
+from frameworks.protocol import CellConfig
 from conftest import REPO, cells
 
 PYTORCH = envs.interpreter_for(FRAMEWORKS["pytorch"], {})
@@ -24,7 +24,7 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO), "BENCH_NO_DOWNLOAD": "1"}
 #: Stands in for a framework's interpreter (--python): a cell that starts a worker (as compilers do), then waits.
 FAKE_CELL = """
 import subprocess, sys, time
-if "frameworks.cell" not in sys.argv:
+if "frameworks.child" not in sys.argv:
     sys.exit("cells only")  # bench's version probe
 subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", *sys.argv[1:]])
 time.sleep(600)
@@ -42,7 +42,7 @@ time.sleep(600)
 #: A process that ties itself to its parent, says so, and waits: where prctl is not available when asked.
 TIED = """
 import sys, time
-from bench import lifeline
+from frameworks import lifeline
 if sys.argv[1] == "no-prctl":
     lifeline._kill_on_parent_exit = lambda: False
 lifeline.tie_to_parent()
@@ -56,7 +56,7 @@ def cell_processes(tmp_path) -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter(["cmdline", "status"]):
         cmdline = process.info["cmdline"] or []
-        if ("frameworks.cell" in cmdline and any(str(tmp_path) in part for part in cmdline)
+        if ("frameworks.child" in cmdline and any(str(tmp_path) in part for part in cmdline)
                 and process.info["status"] != psutil.STATUS_ZOMBIE):
             found.append(process)
     return found
@@ -160,13 +160,14 @@ def kill_parent(tmp_path, cleanup, command: list[str], ready: str) -> None:
 
 @needs_pytorch
 def test_a_cell_ends_when_its_harness_is_killed_outright(tmp_path, cleanup):
-    config = CellConfig(run_id="lifeline", cell_id="pytorch--mnist_mlp", framework="pytorch", task="mnist_mlp",
+    config = CellConfig(run_id="lifeline", cell_id="pytorch--mnist_mlp", framework="pytorch",
+                        adapter="frameworks.pytorch:PyTorchAdapter", task="mnist_mlp",
                         dataset="synthetic", data_folder=None, device="cpu", mode="eager", repeat=0, seed=0,
                         epochs=EPOCHS, batch_size=128, train_samples=512, test_samples=256,
                         spawned_at=time.time(), result_path=str(tmp_path / "result.json"))
     config_path = tmp_path / "cell.config.json"
     config_path.write_text(config.to_json())
-    kill_parent(tmp_path, cleanup, [PYTORCH.python, "-m", "frameworks.cell", str(config_path)], '"event": "epoch"')
+    kill_parent(tmp_path, cleanup, [PYTORCH.python, "-m", "frameworks.child", str(config_path)], '"event": "epoch"')
     assert not (tmp_path / "result.json").exists()
 
 

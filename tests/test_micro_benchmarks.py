@@ -3,8 +3,9 @@ cost next to nothing. Compare runs with `scripts/test tests/test_micro_benchmark
 then `--benchmark-compare`. Each also checks the result it timed."""
 import numpy as np
 
-from bench import aggregate, formats, loop
+from bench import aggregate
 from bench.results import load_cells
+from frameworks import formats, loop
 from conftest import write_cifar_batch, write_idx
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from bench import aggregate, metrics, results, session, stats
 from bench.sampler import MemoryPeaks
-from bench.spec import TASKS
+from frameworks.spec import TASKS
 
 
 @pytest.mark.parametrize("n, ranks, coverage", [

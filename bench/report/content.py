@@ -14,7 +14,7 @@ from pathlib import Path
 from bench import aggregate, stats
 from bench.report import choose, parity_file
 from bench.results import RunStore, run_folder
-from bench.spec import TASKS
+from frameworks.spec import TASKS
 
 MISSING = "—"
 MIB = 2**20

@@ -19,10 +19,10 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-from bench import charts
 from bench.aggregate import Group
+from bench.report import charts
 from bench.report import choose, content, environment, rosetta
-from bench.spec import TASKS
+from frameworks.spec import TASKS
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 CODE_STYLE = HtmlFormatter(style="friendly")

@@ -10,7 +10,7 @@ import re
 
 from markupsafe import escape
 
-from bench import charts
+from bench.report import charts
 from bench.report import choose, content, environment, html, rosetta
 
 _SPECIAL = re.compile(r"([\\`*_\[\]#|~])")

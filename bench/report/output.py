@@ -6,8 +6,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from bench.errors import UserError
 from bench.report import FORMATS, content, html, markdown, spreadsheet
+from frameworks.errors import UserError
 
 
 def write(runs: list[str], root: Path, reports: Path, fmt: str = "html", output: Path | None = None) -> Path:

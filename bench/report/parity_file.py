@@ -10,9 +10,9 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.errors import UserError
-from bench.protocol import write_json_atomic
 from bench.results import read_json
+from frameworks.errors import UserError
+from frameworks.protocol import write_json_atomic
 
 FILE_NAME = "parity-latest.json"
 SCHEMA_VERSION = 1

@@ -6,7 +6,7 @@ fit with its default jit_compile, MXNet hybridized; the framework's stock optimi
 otherwise) and exposes `make(task, weights, seed)`, returning an object with `window_rates(images, labels, batches,
 warmup, window)`: train on `batches` (index arrays into the NumPy data, in the harness's order) and return the
 samples/s of each run of `window` batches after the first `warmup`, each timed between two synchronised clock
-reads — the statistic a cell reports is the median of the same windows. Like the harness (bench.loop), a loop
+reads — the statistic a cell reports is the median of the same windows. Like the harness (frameworks.loop), a loop
 gathers the epoch in that order once, before its clock, and steps on contiguous slices of it.
 Most loops are a `step` per batch and share the timing below (`StepLoop`); Keras users call `fit`, so its module
 times fit from the inside instead.

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from bench.adapter import Adapter
+from frameworks.contract import Adapter
 
 WARMUP_STEPS = 10  # first steps of the run: tracing, compilation, autotuning; reported, never in steady state
 WINDOW_STEPS = 10  # steady-state steps timed together between two synchronisations

@@ -1,11 +1,12 @@
-"""Entry point of a cell's child process: `python -m frameworks.cell CONFIG.json`.
+"""Entry point of a cell's child process: `python -m frameworks.child CONFIG.json`.
 
 Runs in the framework's own environment, imports exactly one framework, and writes the cell's outcome as a
-JSON document (see bench.protocol). Phases are timed here: interpreter startup, framework import, data loading,
-model build; the training loop itself lives in bench.loop, shared by every framework.
+JSON document (see frameworks.protocol). Phases are timed here: interpreter startup, framework import, data loading,
+model build; the training loop itself lives in frameworks.loop, shared by every framework.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import resource
 import sys
@@ -19,30 +20,35 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from bench import datasets, loop, protocol, spec  # noqa: E402
-from bench.errors import Unsupported  # noqa: E402
-from bench.registry import FRAMEWORKS, load_adapter_class  # noqa: E402
+from frameworks import data, lifeline, loop, protocol, spec  # noqa: E402
+from frameworks.errors import Unsupported  # noqa: E402
 
 
 def _load_data(config: protocol.CellConfig, task: spec.Task, layout: str):
     """The cell's train and test arrays, scaled to [0, 1] float32 in the adapter's layout, before any clock."""
-    if config.dataset == datasets.SYNTHETIC:
+    if config.dataset == data.SYNTHETIC:
         full_train, full_test = task.full_sizes
-        data = datasets.synthetic(task, config.seed, config.train_samples or full_train,
+        found = data.synthetic(task, config.seed, config.train_samples or full_train,
                                   config.test_samples or full_test)
     else:
-        data = datasets.load(config.dataset, Path(config.data_folder))
+        found = data.load(config.dataset, Path(config.data_folder))
 
     def prepare(images: np.ndarray, labels: np.ndarray, count: int | None) -> tuple[np.ndarray, np.ndarray]:
         if count is not None and count < len(labels):  # the same stratified sample in every framework
-            keep = datasets.subset_indices(labels, count, config.seed)
+            keep = data.subset_indices(labels, count, config.seed)
             images, labels = images[keep], labels[keep]
         images = images.astype(np.float32) / np.float32(255)
         return np.ascontiguousarray(images.transpose(0, 2, 3, 1) if layout == "NHWC" else images), labels
 
-    train = prepare(data.train_x, data.train_y, config.train_samples)
-    test = prepare(data.test_x, data.test_y, config.test_samples)
-    return train, test, data.synthetic
+    train = prepare(found.train_x, found.train_y, config.train_samples)
+    test = prepare(found.test_x, found.test_y, config.test_samples)
+    return train, test, found.synthetic
+
+
+def load_adapter(path: str):
+    """Import the adapter class at "module:Class" (and with it the framework): only a cell's process does."""
+    module_name, class_name = path.split(":")
+    return getattr(importlib.import_module(module_name), class_name)
 
 
 def _enter_phase(name: str, settle_s: float = 0.0) -> None:
@@ -64,7 +70,7 @@ def run(config: protocol.CellConfig) -> dict:
     task = spec.TASKS[config.task]
     phases = {"startup_s": _started - config.spawned_at}
     clock = time.perf_counter()
-    adapter_class = load_adapter_class(FRAMEWORKS[config.framework])
+    adapter_class = load_adapter(config.adapter)
     phases["import_s"] = time.perf_counter() - clock
     document = {"framework_version": adapter_class.framework_version()}
     if config.mode not in adapter_class.modes:
@@ -133,17 +139,17 @@ def run_parity(config: protocol.CellConfig) -> dict:
     """`bench parity`: PARITY_STEPS steps with dropout off on the harness's batches of synthetic data; per-step
     losses in the document, final weights (canonical layout) in an .npz file beside it."""
     task = replace(spec.TASKS[config.task], dropout=(0.0,) * len(spec.TASKS[config.task].dropout))
-    adapter_class = load_adapter_class(FRAMEWORKS[config.framework])
+    adapter_class = load_adapter(config.adapter)
     samples = config.parity_steps * config.batch_size
-    data = datasets.synthetic(task, config.seed, samples, 0)
-    images = data.train_x.astype(np.float32) / np.float32(255)
+    found = data.synthetic(task, config.seed, samples, 0)
+    images = found.train_x.astype(np.float32) / np.float32(255)
     if adapter_class.data_layout == "NHWC":
         images = np.ascontiguousarray(images.transpose(0, 2, 3, 1))
     adapter = adapter_class(task, config.device, config.mode, config.seed)
     adapter.build(spec.initial_weights(task, config.seed))
     losses = []
     for indices in loop.train_batches(samples, config.batch_size, config.seed, epoch=0):
-        loss = adapter.train_step(images[indices], data.train_y[indices])
+        loss = adapter.train_step(images[indices], found.train_y[indices])
         adapter.synchronize()
         losses.append(adapter.loss_value(loss))
     weights = adapter.weights()
@@ -153,9 +159,7 @@ def run_parity(config: protocol.CellConfig) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    from bench.lifeline import tie_to_parent
-
-    tie_to_parent()  # first: a harness killed outright (SIGKILL) takes this cell with it
+    lifeline.tie_to_parent()  # first: a harness killed outright (SIGKILL) takes this cell with it
     config = protocol.CellConfig.from_file(argv[1])
     protocol.emit("started", pid=os.getpid())
     try:

@@ -4,7 +4,7 @@ An adapter builds the spec's network from the shared initial weights and runs on
 pass on NumPy batches the harness hands it. The harness owns everything else (data, batch order, the training
 loop, clocks, statistics, records), so every framework is measured by the same code. An adapter must:
 
-- load `weights` exactly (converting from the spec's canonical layout, see `bench.spec`), and set every
+- load `weights` exactly (converting from the spec's canonical layout, see `frameworks.spec`), and set every
   optimizer hyperparameter of the spec explicitly, never relying on a framework default;
 - convert each NumPy batch to its own tensors inside `train_step`/`predict` (the host-to-device copy is part of
   a real training step, in every framework alike). Every adapter gets its batches the same way: the harness
@@ -14,7 +14,7 @@ loop, clocks, statistics, records), so every framework is measured by the same c
   to 0 to compare frameworks step by step;
 - return its current parameters from `weights()` in the spec's canonical layout (the inverse of its load);
 - seed its own random generators (dropout masks) from `seed`;
-- raise `bench.errors.Unsupported` for a device or mode it cannot run here, and say in `execution()` what a mode
+- raise `frameworks.errors.Unsupported` for a device or mode it cannot run here, and say in `execution()` what a mode
   actually ran (graph, op by op, XLA, inductor; whether the optimizer update is inside the compiled region);
 - import only its own framework, and write down every framework-specific choice where it makes it.
 """
@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
 
-from bench.spec import Task
+from frameworks.spec import Task
 
 if TYPE_CHECKING:
-    from bench.loop import StepClock
+    from frameworks.loop import StepClock
 
 
 class Adapter(ABC):
@@ -62,7 +62,7 @@ class Adapter(ABC):
 
     @abstractmethod
     def weights(self) -> dict[str, np.ndarray]:
-        """Current parameters as float32 NumPy arrays, named and laid out as in `bench.spec.initial_weights`."""
+        """Current parameters as float32 NumPy arrays, named and laid out as in `frameworks.spec.initial_weights`."""
 
     @abstractmethod
     def parameter_count(self) -> int:

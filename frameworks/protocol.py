@@ -1,6 +1,6 @@
 """The hand-off between the harness and a cell's child process.
 
-The parent writes a `CellConfig` as JSON and starts `python -m frameworks.cell CONFIG.json` in the framework's
+The parent writes a `CellConfig` as JSON and starts `python -m frameworks.child CONFIG.json` in the framework's
 environment. The child prints progress events on stdout as lines starting with EVENT_PREFIX (anything else it or
 its framework prints goes to the cell's log) and writes its outcome as one JSON document to `result_path`,
 atomically. A child that dies before writing it is recorded from its exit status and log by the parent.
@@ -21,6 +21,7 @@ class CellConfig:
     run_id: str
     cell_id: str
     framework: str
+    adapter: str  # "module:Class" of the framework's adapter (bench.registry)
     task: str
     dataset: str  # a dataset name, or "synthetic"
     data_folder: str | None  # where the dataset was found; None for synthetic data

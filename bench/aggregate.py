@@ -16,37 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bench import stats
+from bench.catalogue import CRITERIA, Metric
 
 
-@dataclass(frozen=True)
-class Criterion:
-    title: str
-    field: str  # the metric compared
-    higher_is_better: bool
-    unit: str
-    samples_field: str | None = None  # within-cell samples, the evidence when there is one repeat
-    noise: float | None = None  # run-to-run relative standard deviation of a single value (README: how measured)
-    proportion: bool = False
-
-
-#: Run-to-run noise of single values: the largest coefficient of variation over 4 repeats of every framework on
-#: both tasks (benchmarks/noise.py; 2 shared CPU cores with other jobs running: 4.8 % and 41.9 %), rounded up.
-#: With two or more repeats a comparison uses the repeats' own variation instead.
-#: The 40 % was measured on the time to the first step; its two parts ranked here, launch (interpreter start and
-#: import) and the first step, get it until benchmarks/noise.py measures them apart.
-PEAK_MEMORY_NOISE = 0.05
-STARTUP_NOISE = 0.40
 FIRM_REPEATS = 3  # successful repeats per group from which a ranking is no longer provisional
-
-CRITERIA = (
-    Criterion("fastest to train", "train_samples_per_s", True, "samples/s", "train_samples_per_s_windows"),
-    Criterion("fastest to infer (batch 1)", "latency_batch1_ms_p50", False, "ms", "latency_batch1_ms_samples"),
-    Criterion("most accurate", "test_accuracy", True, "", proportion=True),
-    Criterion("leanest in host memory", "peak_host_tree_bytes", False, "bytes", noise=PEAK_MEMORY_NOISE),
-    Criterion("leanest in GPU memory", "peak_gpu_nvml_bytes", False, "bytes", noise=PEAK_MEMORY_NOISE),
-    Criterion("quickest to import", "launch_s", False, "s", noise=STARTUP_NOISE),
-    Criterion("quickest first step (compile)", "first_step_s", False, "s", noise=STARTUP_NOISE),
-)
 
 
 @dataclass
@@ -98,12 +71,12 @@ class Group:
         values = self.values(name)
         return float(np.median(values)) if values else None
 
-    def evidence(self, criterion: Criterion) -> stats.Measure:
-        values = self.values(criterion.field)
-        if len(values) == 1 and criterion.samples_field:
-            values = self.ok[0]["metrics"].get(criterion.samples_field) or values
-        trials = self.ok[0].get("test_samples") if criterion.proportion and self.ok else None
-        return stats.Measure(tuple(values), criterion.higher_is_better, trials=trials, noise=criterion.noise)
+    def evidence(self, metric: Metric) -> stats.Measure:
+        values = self.values(metric.name)
+        if len(values) == 1 and metric.samples:
+            values = self.ok[0]["metrics"].get(metric.samples) or values
+        trials = self.ok[0].get("test_samples") if metric.proportion and self.ok else None
+        return stats.Measure(tuple(values), metric.higher_is_better, trials=trials, noise=metric.noise)
 
 
 def group(records: list[dict]) -> list[Group]:
@@ -116,20 +89,20 @@ def group(records: list[dict]) -> list[Group]:
 
 @dataclass(frozen=True)
 class Leadership:
-    criterion: Criterion
+    criterion: Metric
     leader: Group
     tied: list[Group]  # not significantly different from the leader
     verdicts: dict[str, stats.Verdict]  # leader against every other contender, by label
 
 
-def leaders(groups: list[Group], criterion: Criterion) -> Leadership | None:
+def leaders(groups: list[Group], criterion: Metric) -> Leadership | None:
     """The best uncontended group on CRITERION among those that measured it, and those it does not beat
     significantly."""
-    contenders = [g for g in groups if g.central(criterion.field) is not None and g.contention is None]
+    contenders = [g for g in groups if g.central(criterion.name) is not None and g.contention is None]
     if not contenders:
         return None
     sign = 1 if criterion.higher_is_better else -1
-    best = max(contenders, key=lambda g: sign * g.central(criterion.field))
+    best = max(contenders, key=lambda g: sign * g.central(criterion.name))
     verdicts = {g.label: stats.compare(best.evidence(criterion), g.evidence(criterion))
                 for g in contenders if g is not best}
     tied = [g for g in contenders if g is not best and verdicts[g.label].winner == "tie"]
@@ -143,7 +116,7 @@ def headline(groups: list[Group]) -> list[str]:
         lead = leaders(groups, criterion)
         if lead is None or not lead.verdicts:  # a leader needs at least one contender that measured it too
             continue
-        sentence = f"{criterion.title}: {lead.leader.label}"
+        sentence = f"{criterion.criterion}: {lead.leader.label}"
         if lead.tied:
             sentence += " — tied with " + ", ".join(g.label for g in lead.tied) + " (not significant at 95 %)"
         lines.append(sentence)

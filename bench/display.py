@@ -6,7 +6,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bench import aggregate
+from bench import aggregate, catalogue
+from bench.catalogue import ACCURACY, HOST_MEMORY, PROCESS_MEMORY
 from bench.runner import Cell
 
 STATUS_STYLE = {"ok": "green", "failed": "bold red", "timeout": "bold red", "unsupported": "yellow",
@@ -74,34 +75,40 @@ class RunDisplay:
 
 
 def summary_table(records: list[dict]) -> Table:
-    table = Table(title="Results", caption="test acc. n/a: synthetic data has no accuracy; train samples/s: "
+    """One row per cell: its identity and status, then the catalogue's terminal metrics (catalogue.TERMINAL)."""
+    table = Table(title="Results", caption="accuracy n/a: synthetic data has no accuracy; train samples/s: "
                   "steady-state median [95 % interval], warm-up excluded (first step shown apart); "
                   "latency: batch 1, median; peak host: the cell's processes (PSS, else RSS); "
                   "⚠ contended: other processes took CPU while it trained, so it is not ranked")
-    for column, justify in (("framework", "left"), ("task", "left"), ("dataset", "left"), ("mode", "left"),
-                            ("rep", "right"), ("status", "left"), ("test acc.", "right"),
-                            ("train samples/s", "right"), ("first step s", "right"), ("infer samples/s", "right"),
-                            ("latency ms", "right"), ("peak host MiB", "right"), ("wall s", "right")):
-        table.add_column(column, justify=justify)
+    for column in ("framework", "task", "dataset", "mode", "rep", "status"):
+        table.add_column(column)
+    for metric in catalogue.TERMINAL:
+        table.add_column(metric.heading, justify="right")
+    table.add_column("wall s", justify="right")
     for record in records:
         metrics = record.get("metrics") or {}
-        rss = metrics.get("peak_host_tree_bytes") or metrics.get("peak_host_rss_bytes")
         contended = " [yellow]⚠ contended[/]" if (record.get("contention") or {}).get("flagged") else ""
-        accuracy = metrics.get("test_accuracy")
-        throughput = fmt(metrics.get("train_samples_per_s"), ",.0f")
-        if metrics.get("train_samples_per_s_ci_level", 0) >= 0.95:
-            throughput += (f" [{fmt(metrics['train_samples_per_s_ci_low'], ',.0f')}–"
-                           f"{fmt(metrics['train_samples_per_s_ci_high'], ',.0f')}]")
         table.add_row(
             escape(f"{record['framework']} {record.get('framework_version') or ''}".strip()), record["task"],
-            record["dataset"],
-            record["mode"], str(record["repeat"]),
+            record["dataset"], record["mode"], str(record["repeat"]),
             f"[{STATUS_STYLE.get(record['status'], '')}]{record['status']}[/]{contended}",
-            fmt(accuracy, ".4f", "n/a" if record["synthetic_data"] else "—"),
-            escape(throughput), fmt(metrics.get("first_step_s"), ".2f"),
-            fmt(metrics.get("inference_samples_per_s"), ",.0f"), fmt(metrics.get("latency_batch1_ms_p50"), ".2f"),
-            fmt(rss / 2**20 if rss else None, ",.0f"), f"{record['wall_time_s']:.1f}")
+            *(escape(_cell_text(record, metric)) for metric in catalogue.TERMINAL), f"{record['wall_time_s']:.1f}")
     return table
+
+
+def _cell_text(record: dict, metric: catalogue.Metric) -> str:
+    """One cell's value as printed: "n/a" for accuracy on synthetic data, the interval after a median with one,
+    the process's own peak for host memory in records from before the tree was sampled."""
+    metrics = record.get("metrics") or {}
+    if metric is ACCURACY and record["synthetic_data"]:
+        return "n/a"
+    if metric is HOST_MEMORY and metrics.get(metric.name) is None:
+        metric = PROCESS_MEMORY
+    text = metric.text(metrics.get(metric.name))
+    if metric.summary == "median" and (metrics.get(metric.interval_fields[2]) or 0) >= 0.95:
+        low, high = (metrics[name] for name in metric.interval_fields[:2])
+        text += f" [{metric.text(low)}–{metric.text(high)}]"
+    return text
 
 
 def print_headlines(console: Console, records: list[dict]) -> None:

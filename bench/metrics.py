@@ -6,34 +6,24 @@ from __future__ import annotations
 import numpy as np
 
 from bench import stats
+from bench.catalogue import CATALOGUE, TRAIN_SPEED
 from bench.sampler import MemoryPeaks
 from frameworks.spec import Task
-
-LATENCY_PERCENTILES = (50, 90, 99)
 
 
 def derive(metrics: dict, epochs: list[dict], task: Task, dataset: str, memory: MemoryPeaks,
            device_peak: tuple[float | None, str]) -> dict:
     """METRICS completed with every derived field (a new dict; the child's own fields are kept). `device_peak` is
     the device's float32 peak FLOP/s and its source (bench.machine.device_peak): one figure for every framework."""
-    derived = dict(metrics)
-    throughput = stats.summarize(metrics["train_samples_per_s_windows"])
+    derived = {**metrics, **summaries(metrics)}
     derived.update({
-        "train_samples_per_s": throughput.median,
-        "train_samples_per_s_ci_low": throughput.ci_low,
-        "train_samples_per_s_ci_high": throughput.ci_high,
-        "train_samples_per_s_ci_level": throughput.ci_level,
-        "train_samples_per_s_cv": throughput.cv,
         "time_to_first_step_s": sum(metrics[phase] for phase in ("startup_s", "import_s", "build_s",
                                                                   "first_step_s")),
         "launch_s": metrics["startup_s"] + metrics["import_s"],
     })
-    latencies = metrics["latency_batch1_ms_samples"]
-    for percentile in LATENCY_PERCENTILES:
-        derived[f"latency_batch1_ms_p{percentile}"] = float(np.percentile(latencies, percentile))
     derived.update(time_to_accuracy(epochs, task, dataset))
     flops = task.train_flops_per_sample
-    achieved = flops * throughput.median
+    achieved = flops * derived[TRAIN_SPEED.name]
     peak, peak_source = device_peak
     if metrics["matmul_flops_per_s"] > (peak or 0):  # the estimate fell short of what the device did
         peak, peak_source = metrics["matmul_flops_per_s"], "fastest float32 matmul measured in this cell"
@@ -50,6 +40,23 @@ def derive(metrics: dict, epochs: list[dict], task: Task, dataset: str, memory: 
         "peak_gpu_nvml_reason": memory.gpu_nvml_reason,
     })
     return derived
+
+
+def summaries(metrics: dict) -> dict:
+    """Every catalogue metric the parent derives from the cell's own samples: a median with its distribution-free
+    interval and the samples' CV ("median"), or a percentile ("p50", "p99")."""
+    found = {}
+    for metric in CATALOGUE:
+        samples = metrics.get(metric.samples) if metric.summary else None
+        if not samples:
+            continue
+        if metric.summary == "median":
+            summary = stats.summarize(samples)
+            found.update(zip((metric.name, *metric.interval_fields),
+                             (summary.median, summary.ci_low, summary.ci_high, summary.ci_level, summary.cv)))
+        else:
+            found[metric.name] = float(np.percentile(samples, int(metric.summary[1:])))
+    return found
 
 
 def time_to_accuracy(epochs: list[dict], task: Task, dataset: str) -> dict:

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from bench import aggregate, datasets, envs, machine, sampler, stats
+from bench.catalogue import TRAIN_SPEED
 from bench.display import RunDisplay, print_headlines, summary_table
 from bench.registry import FRAMEWORKS
 from bench.results import RunStore, new_run_id
@@ -119,7 +120,7 @@ def settled_cells(records: list[dict]) -> set[tuple]:
     or an unsupported cell buys nothing)."""
     settled = set()
     for group in aggregate.group(records):
-        speeds = group.values("train_samples_per_s")
+        speeds = group.values(TRAIN_SPEED.name)
         precision = stats.relative_halfwidth(speeds)
         if len(group.ok) < len(group.records) or (
                 len(speeds) >= AUTO_REPEATS_MIN and precision is not None and precision <= AUTO_REPEATS_PRECISION):

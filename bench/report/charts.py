@@ -15,7 +15,8 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 
 from bench import aggregate, stats
-from bench.report.content import train_interval
+from bench.catalogue import ACCURACY, GPU_MEMORY, HOST_MEMORY, PROCESS_MEMORY, TRAIN_SPEED, Metric
+from bench.report.content import interval
 
 STYLE = {"svg.fonttype": "none", "svg.hashsalt": "bench", "font.size": 9, "axes.spines.top": False,
          "axes.spines.right": False, "axes.grid": True, "grid.color": "#e5e7eb", "axes.axisbelow": True,
@@ -26,7 +27,6 @@ PALETTE = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#d
 PHASES = (("import", ("startup_s", "import_s")), ("data", ("data_s",)), ("build", ("build_s",)),
           ("first step / compile", ("first_step_s",)), ("train", ("train_s", "-first_step_s")),
           ("eval", ("eval_s",)), ("inference", ("inference_s",)))
-MIB = 2**20
 
 
 @dataclass(frozen=True)
@@ -95,15 +95,15 @@ def _bars(groups, value_of, title, xlabel, palette, caption, number_format=",.0f
 
 def throughput(groups: list[aggregate.Group], palette: dict[str, str]) -> Chart | None:
     def value_of(group):
-        interval = train_interval(group)
-        return None if interval is None else (interval.median, interval.low, interval.high)
-    return _bars(groups, value_of, "Training throughput", "training samples/s (steady state)", palette,
+        found = interval(group, TRAIN_SPEED)
+        return None if found is None else (found.median, found.low, found.high)
+    return _bars(groups, value_of, "Training throughput", f"training {TRAIN_SPEED.unit} (steady state)", palette,
                  "Bars: median; whiskers: its confidence interval (the range below 6 values).")
 
 
 def accuracy(groups: list[aggregate.Group], palette: dict[str, str]) -> Chart | None:
     def value_of(group):
-        central = group.central("test_accuracy")
+        central = group.central(ACCURACY.name)
         trials = group.ok[0].get("test_samples") if group.ok else None
         if central is None or not trials:
             return None
@@ -115,31 +115,30 @@ def accuracy(groups: list[aggregate.Group], palette: dict[str, str]) -> Chart | 
 
 
 def memory(groups: list[aggregate.Group], palette: dict[str, str]) -> list[Chart]:
-    older = any(host_memory_field(g) == "peak_host_rss_bytes" for g in groups if g.ok)
-    charts = [_bars(groups, lambda g: _single(g, host_memory_field(g), MIB), "Peak host memory",
-                    "MiB, peak of the cell's processes (summed PSS, else RSS)", palette,
+    older = any(host_memory(g) is PROCESS_MEMORY for g in groups if g.ok)
+    charts = [_bars(groups, lambda g: _single(g, host_memory(g)), "Peak host memory",
+                    f"{HOST_MEMORY.unit}, peak of the cell's processes (summed PSS, else RSS)", palette,
                     "Older records without a sampled process-tree peak: the process's own." if older else ""),
-              _bars(groups, lambda g: _single(g, "peak_gpu_nvml_bytes", MIB), "Peak GPU memory",
-                    "MiB above the idle context (NVML)", palette, "")]
+              _bars(groups, lambda g: _single(g, GPU_MEMORY), "Peak GPU memory",
+                    f"{GPU_MEMORY.unit} above the idle context (NVML)", palette, "")]
     return [chart for chart in charts if chart is not None]
 
 
-def host_memory_field(group: aggregate.Group) -> str:
+def host_memory(group: aggregate.Group) -> Metric:
     """The sampled tree peak; older records have only the process's own high-water mark."""
-    return "peak_host_tree_bytes" if group.values("peak_host_tree_bytes") else "peak_host_rss_bytes"
+    return HOST_MEMORY if group.values(HOST_MEMORY.name) else PROCESS_MEMORY
 
 
-def _single(group: aggregate.Group, name: str, scale: float):
-    central = group.central(name)
-    return None if central is None else (central / scale, None, None)
+def _single(group: aggregate.Group, metric: Metric):
+    central = group.central(metric.name)
+    return None if central is None else (central / metric.scale, None, None)
 
 
 def pareto(groups: list[aggregate.Group], palette: dict[str, str]) -> Chart | None:
     """Accuracy against training throughput; the front: groups no other beats significantly on one axis without
     losing on the other (bench.stats.compare decides each)."""
-    speed, correct = (next(c for c in aggregate.CRITERIA if c.field == name)
-                      for name in ("train_samples_per_s", "test_accuracy"))
-    shown = [g for g in groups if g.central(speed.field) is not None and g.central(correct.field) is not None]
+    speed, correct = TRAIN_SPEED, ACCURACY
+    shown = [g for g in groups if g.central(speed.name) is not None and g.central(correct.name) is not None]
     if len(shown) < 2:
         return None
 
@@ -152,15 +151,15 @@ def pareto(groups: list[aggregate.Group], palette: dict[str, str]) -> Chart | No
         axes = figure.subplots()
         for group in shown:
             on_front = group in front
-            axes.scatter(group.central(speed.field), group.central(correct.field), s=48 if on_front else 28,
+            axes.scatter(group.central(speed.name), group.central(correct.name), s=48 if on_front else 28,
                          color=palette[group.framework], edgecolors="#111827" if on_front else "none", zorder=3)
-            axes.annotate(_text(group.label), (group.central(speed.field), group.central(correct.field)),
+            axes.annotate(_text(group.label), (group.central(speed.name), group.central(correct.name)),
                           textcoords="offset points", xytext=(5, 4), fontsize=8, color="#374151")
-        ordered = sorted(front, key=lambda g: g.central(speed.field))
-        axes.plot([g.central(speed.field) for g in ordered], [g.central(correct.field) for g in ordered],
+        ordered = sorted(front, key=lambda g: g.central(speed.name))
+        axes.plot([g.central(speed.name) for g in ordered], [g.central(correct.name) for g in ordered],
                   color="#111827", linewidth=1, linestyle="--", zorder=2)
         axes.set_xscale("log")
-        axes.set_xlabel("training samples/s (log scale)")
+        axes.set_xlabel(f"training {TRAIN_SPEED.unit} (log scale)")
         axes.set_ylabel("test accuracy")
         svg = _render(figure)
     names = ", ".join(g.label for g in ordered)

@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 
 from bench import aggregate
+from bench.catalogue import ACCURACY, FIRST_STEP, GPU_MEMORY, HOST_MEMORY, LATENCY, LAUNCH, TRAIN_SPEED, Metric
 
 LOG_DECADES = 2.0  # a hundred times worse than the best scores 0
 ACCURACY_SPAN = 0.10  # ten percentage points below the best scores 0
@@ -31,7 +32,7 @@ ACCURACY_SPAN = 0.10  # ten percentage points below the best scores 0
 class Choice:
     key: str
     title: str
-    criterion: aggregate.Criterion
+    criterion: Metric
     scale: str  # "log" or "points"
     short: str  # a column heading
 
@@ -39,15 +40,14 @@ class Choice:
 def choices(device: str) -> tuple[Choice, ...]:
     """The six criteria; memory is the GPU's on a GPU and the host's otherwise. Startup is split in two, import
     (paid by every process) and the first step (tracing and compilation, paid once per model and shape)."""
-    by_field = {criterion.field: criterion for criterion in aggregate.CRITERIA}
-    memory = "peak_gpu_nvml_bytes" if device == "cuda" else "peak_host_tree_bytes"
-    return (Choice("train", "training speed", by_field["train_samples_per_s"], "log", "train"),
-            Choice("inference", "inference latency", by_field["latency_batch1_ms_p50"], "log", "latency"),
-            Choice("accuracy", "accuracy", by_field["test_accuracy"], "points", "accuracy"),
-            Choice("memory", "GPU memory" if device == "cuda" else "memory", by_field[memory], "log",
-                   "GPU mem." if device == "cuda" else "memory"),
-            Choice("import", "import time", by_field["launch_s"], "log", "import"),
-            Choice("compile", "compile / first step", by_field["first_step_s"], "log", "1st step"))
+    gpu = device == "cuda"
+    return (Choice("train", "training speed", TRAIN_SPEED, "log", "train"),
+            Choice("inference", "inference latency", LATENCY, "log", "latency"),
+            Choice("accuracy", "accuracy", ACCURACY, "points", "accuracy"),
+            Choice("memory", "GPU memory" if gpu else "memory", GPU_MEMORY if gpu else HOST_MEMORY, "log",
+                   "GPU mem." if gpu else "memory"),
+            Choice("import", "import time", LAUNCH, "log", "import"),
+            Choice("compile", "compile / first step", FIRST_STEP, "log", "1st step"))
 
 
 CRITERION_KEYS = tuple(choice.key for choice in choices("cpu"))
@@ -84,7 +84,7 @@ class Ranking:
 def criterion_scores(groups: list[aggregate.Group], choice: Choice) -> dict[str, float]:
     """Score in [0, 1] of each group that measured the criterion, against the best uncontended value (see the
     module docstring)."""
-    field = choice.criterion.field
+    field = choice.criterion.name
     sign = 1 if choice.criterion.higher_is_better else -1
     measured = [g for g in groups if g.central(field) is not None]
     # against the best uncontended value; where every group was contended, against the best of them (all flagged,

@@ -7,15 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import aggregate, stats
+from bench import aggregate, catalogue, stats
 from bench.report import content, html, markdown, output
 
 BETTER, WORSE, SAME = "better", "worse", "no significant change"
-
-#: What each of bench.aggregate's criteria measures, named as the leaderboard names it.
-METRICS = {"train_samples_per_s": "train samples/s", "latency_batch1_ms_p50": "latency ms (batch 1)",
-           "test_accuracy": "accuracy", "peak_host_tree_bytes": "peak host MiB",
-           "peak_gpu_nvml_bytes": "peak GPU MiB", "launch_s": "import s", "first_step_s": "first step s"}
 
 
 @dataclass(frozen=True)
@@ -71,15 +66,14 @@ def compare_runs(run_a: str, run_b: str, root: Path) -> Comparison:
         if bool(group_a.ok) != bool(group_b.ok):
             comparison.status_changes.append((setting.title, group_a.label, content.status_value(group_a).text,
                                               content.status_value(group_b).text))
-        for criterion in aggregate.CRITERIA:
+        for criterion in catalogue.CRITERIA:
             evidence_a, evidence_b = group_a.evidence(criterion), group_b.evidence(criterion)
             if not evidence_a.values or not evidence_b.values:
                 continue
             verdict = stats.compare(evidence_b, evidence_a)
             comparison.changes.append(Change(
-                setting.title, group_a.label, METRICS.get(criterion.field, criterion.field),
-                content.criterion_value(group_a, criterion.field).text,
-                content.criterion_value(group_b, criterion.field).text,
+                setting.title, group_a.label, criterion.heading,
+                content.metric_value(group_a, criterion).text, content.metric_value(group_b, criterion).text,
                 verdict.ratio, {"a": BETTER, "b": WORSE}.get(verdict.winner, SAME), verdict.p_value, verdict.method))
     return comparison
 

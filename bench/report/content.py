@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import aggregate, stats
+from bench import aggregate, catalogue, stats
+from bench.catalogue import (ACCURACY, GPU_MEMORY, HOST_MEMORY, LATENCY, LATENCY_P99, PROCESS_MEMORY,
+                             TIME_TO_ACCURACY, Metric)
 from bench.report import choose, parity_file
 from bench.results import RunStore, run_folder
 from frameworks.spec import TASKS
 
 MISSING = "—"
-MIB = 2**20
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ class Setting:
     @property
     def columns(self) -> dict[str, tuple[str, str]]:
         """The leaderboard's columns here: GPU memory only on a GPU."""
-        return {key: column for key, column in COLUMNS.items() if key != "gpu_memory" or self.device == "cuda"}
+        return {key: column for key, column in COLUMNS.items() if key != GPU_MEMORY.name or self.device == "cuda"}
 
 
 @dataclass
@@ -143,18 +144,12 @@ MODES = {"native": "the way the framework's own documentation recommends running
          "eager": "without a graph compiler, op by op where the framework allows it",
          "compiled": "through the framework's graph compiler"}
 
-#: Leaderboard columns: key -> (heading, what it means). The order is the table's.
+#: Leaderboard columns: key -> (heading, what it means), in the table's order: framework, status, then the
+#: catalogue's leaderboard metrics (keyed by metric name).
 COLUMNS = {
     "framework": ("framework", "framework and mode (version)"),
     "status": ("status", "successful repeats of all repeats"),
-    "accuracy": ("accuracy", "test accuracy after the last epoch, on the whole test set (or the profile's subset)"),
-    "train": ("train samples/s", "steady-state median, warm-up excluded; the interval under it"),
-    "latency": ("latency ms", "single-sample prediction, median (p99 in the tooltip)"),
-    "host_memory": ("host MiB", "peak memory of the cell's processes: summed PSS where the OS gives it, else RSS"),
-    "gpu_memory": ("GPU MiB", "peak GPU memory (NVML), above the idle context"),
-    "launch": ("import s", "interpreter start + importing the framework"),
-    "compile": ("first step s", "the first step alone: tracing, compilation, autotuning"),
-    "time_to_accuracy": ("to target s", "time to accuracy: training wall-clock until the spec's target accuracy"),
+    **{metric.name: (metric.heading, metric.help) for metric in catalogue.LEADERBOARD},
 }
 
 
@@ -213,29 +208,20 @@ def _setting_order(item) -> tuple:
 
 def headline(groups: list[aggregate.Group]) -> list[Lead]:
     leads = []
-    for criterion in aggregate.CRITERIA:
+    for criterion in catalogue.CRITERIA:
         lead = aggregate.leaders(groups, criterion)
         if lead is not None and lead.verdicts:  # a leader among two or more that measured it
-            value = criterion_value(lead.leader, criterion.field).text
-            leads.append(Lead(criterion.title, lead.leader.label, f"{value} {UNITS.get(criterion.field, '')}".strip(),
+            leads.append(Lead(criterion.criterion, lead.leader.label,
+                              criterion.with_unit(lead.leader.central(criterion.name)),
                               tuple(g.label for g in lead.tied)))
     return leads
 
 
 def leaderboard_row(group: aggregate.Group) -> dict[str, Value]:
     version = next((r.get("framework_version") for r in group.records if r.get("framework_version")), None)
-    return {
-        "framework": Value(group.label, None, version or "", f"version {version}" if version else ""),
-        "status": status_value(group),
-        "accuracy": criterion_value(group, "test_accuracy"),
-        "train": throughput_value(group),
-        "latency": criterion_value(group, "latency_batch1_ms_p50"),
-        "host_memory": host_memory_value(group),
-        "gpu_memory": criterion_value(group, "peak_gpu_nvml_bytes"),
-        "launch": criterion_value(group, "launch_s"),
-        "compile": criterion_value(group, "first_step_s"),
-        "time_to_accuracy": criterion_value(group, "time_to_accuracy_s"),
-    }
+    return {"framework": Value(group.label, None, version or "", f"version {version}" if version else ""),
+            "status": status_value(group),
+            **{metric.name: metric_value(group, metric) for metric in catalogue.LEADERBOARD}}
 
 
 def status_value(group: aggregate.Group) -> Value:
@@ -248,49 +234,39 @@ def status_value(group: aggregate.Group) -> Value:
                                                  for r in group.records if r["status"] != "ok"))
 
 
-#: How each metric is printed: (format of the median, scale applied first).
-_FORMATS = {
-    "test_accuracy": (".4f", 1), "latency_batch1_ms_p50": (",.3g", 1), "peak_host_tree_bytes": (",.0f", MIB),
-    "peak_gpu_nvml_bytes": (",.0f", MIB), "peak_host_rss_bytes": (",.0f", MIB), "launch_s": (",.2f", 1),
-    "first_step_s": (",.3g", 1),
-    "time_to_accuracy_s": (",.1f", 1), "train_samples_per_s": (",.0f", 1),
-}
-
-#: Units of the printed medians, for sentences.
-UNITS = {"latency_batch1_ms_p50": "ms", "peak_host_tree_bytes": "MiB", "peak_gpu_nvml_bytes": "MiB",
-         "launch_s": "s", "first_step_s": "s", "time_to_accuracy_s": "s",
-         "train_samples_per_s": "samples/s"}
-
-#: Where a record says why a metric is null.
-_REASON_FIELDS = {"peak_gpu_nvml_bytes": "peak_gpu_nvml_reason", "peak_gpu_allocated_bytes": "peak_gpu_reason",
-                  "time_to_accuracy_s": "time_to_accuracy_reason"}
+def metric_value(group: aggregate.Group, metric: Metric) -> Value:
+    """The metric's median over successful repeats as printed, with its interval where it has one, or "—" and why
+    there is none."""
+    if metric is HOST_MEMORY:
+        return host_memory_value(group)
+    if metric.summary == "median":
+        return interval_value(group, metric)
+    return plain_value(group, metric)
 
 
-def criterion_value(group: aggregate.Group, name: str) -> Value:
-    """The median over successful repeats, or "—" and why there is none."""
-    values = group.values(name)
+def plain_value(group: aggregate.Group, metric: Metric) -> Value:
+    """The median over successful repeats, its notes in the tooltip."""
+    values = group.values(metric.name)
     if not values:
-        return Value(MISSING, None, note=missing_reason(group, name))
-    spec, scale = _FORMATS.get(name, (",.3g", 1))
-    median = group.central(name)
-    note = f"median of {len(values)} repeats" if len(values) > 1 else ""
-    if name == "latency_batch1_ms_p50":
-        p99 = group.central("latency_batch1_ms_p99")
-        note = "; ".join(filter(None, [note, f"p99 {p99:.3g} ms" if p99 is not None else ""]))
-    if name == "test_accuracy":
-        note = "; ".join(filter(None, [note, f"on {group.ok[0].get('test_samples') or '?'} test samples"]))
-    if name in ("peak_host_tree_bytes", "peak_host_rss_bytes", "peak_gpu_nvml_bytes"):
-        note = "; ".join(filter(None, [note, f"{median / MIB:,.1f} MiB"]))
-    return Value(format(median / scale, spec), median, note=note)
+        return Value(MISSING, None, note=missing_reason(group, metric))
+    median = group.central(metric.name)
+    notes = [f"median of {len(values)} repeats" if len(values) > 1 else ""]
+    if metric is LATENCY and group.central(LATENCY_P99.name) is not None:
+        notes.append(f"p99 {LATENCY_P99.with_unit(group.central(LATENCY_P99.name))}")
+    if metric.proportion:
+        notes.append(f"on {group.ok[0].get('test_samples') or '?'} test samples")
+    if metric.scale != 1:
+        notes.append(f"{median / metric.scale:,.1f} {metric.unit}")
+    return Value(metric.text(median), median, note="; ".join(filter(None, notes)))
 
 
-def missing_reason(group: aggregate.Group, name: str) -> str:
+def missing_reason(group: aggregate.Group, metric: Metric) -> str:
     if not group.ok:
         statuses = sorted({r["status"] for r in group.records})
         return f"no successful repeat ({', '.join(statuses)}): see Failures"
-    if name in ("test_accuracy", "time_to_accuracy_s") and group.ok[0]["synthetic_data"]:
+    if metric in (ACCURACY, TIME_TO_ACCURACY) and group.ok[0]["synthetic_data"]:
         return "synthetic data: no accuracy"
-    reasons = {r["metrics"].get(_REASON_FIELDS[name]) for r in group.ok if name in _REASON_FIELDS}
+    reasons = {r["metrics"].get(metric.reason) for r in group.ok} if metric.reason else set()
     reasons.discard(None)
     return "; ".join(sorted(reasons)) or "not recorded"
 
@@ -298,16 +274,16 @@ def missing_reason(group: aggregate.Group, name: str) -> str:
 def host_memory_value(group: aggregate.Group) -> Value:
     """The sampled peak of the cell's process tree, saying whether it summed PSS or RSS; records from before it was
     sampled have only the process's own high-water mark, shown and labelled as such."""
-    tree = criterion_value(group, "peak_host_tree_bytes")
-    if tree.number is not None:
-        kinds = sorted({r["metrics"].get("peak_host_tree_kind") for r in group.ok} - {None})
-        return Value(tree.text, tree.number, tree.detail, "; ".join(filter(None, [
-            tree.note, f"summed {' and '.join(kind.upper() for kind in kinds)} of the process tree" if kinds else ""])))
-    if not group.values("peak_host_rss_bytes"):
+    if not group.values(HOST_MEMORY.name) and group.values(PROCESS_MEMORY.name):
+        own = plain_value(group, PROCESS_MEMORY)
+        return Value(own.text, own.number, "process only", "this record has no sampled peak of the process tree: "
+                     "the process's own high-water mark (ru_maxrss)")
+    tree = plain_value(group, HOST_MEMORY)
+    if tree.number is None:
         return tree
-    own = criterion_value(group, "peak_host_rss_bytes")
-    return Value(own.text, own.number, "process only", "this record has no sampled peak of the process tree: "
-                 "the process's own high-water mark (ru_maxrss)")
+    kinds = sorted({r["metrics"].get("peak_host_tree_kind") for r in group.ok} - {None})
+    return Value(tree.text, tree.number, tree.detail, "; ".join(filter(None, [
+        tree.note, f"summed {' and '.join(kind.upper() for kind in kinds)} of the process tree" if kinds else ""])))
 
 
 @dataclass(frozen=True)
@@ -319,28 +295,28 @@ class Interval:
     basis: str  # what it was computed from
 
 
-def train_interval(group: aggregate.Group) -> Interval | None:
-    """Training throughput's median and interval: across repeats when there are two or more, else the one cell's
-    own interval over its timing windows."""
-    values = group.values("train_samples_per_s")
+def interval(group: aggregate.Group, metric: Metric) -> Interval | None:
+    """A median metric's value and interval: across repeats when there are two or more, else the one cell's own
+    interval over its samples (the training speed's timing windows)."""
+    values = group.values(metric.name)
     if not values:
         return None
     if len(values) > 1:
         summary = stats.summarize(values)
         return Interval(summary.median, summary.ci_low, summary.ci_high, summary.ci_level, f"{len(values)} repeats")
     metrics = group.ok[0]["metrics"]
-    return Interval(values[0], metrics.get("train_samples_per_s_ci_low"), metrics.get("train_samples_per_s_ci_high"),
-                    metrics.get("train_samples_per_s_ci_level") or 0.0,
-                    f"{len(metrics.get('train_samples_per_s_windows') or [])} timing windows of one process")
+    low, high, level, _ = (metrics.get(name) for name in metric.interval_fields)
+    return Interval(values[0], low, high, level or 0.0,
+                    f"{len(metrics.get(metric.samples) or [])} timing windows of one process")
 
 
-def throughput_value(group: aggregate.Group) -> Value:
-    interval = train_interval(group)
-    if interval is None:
-        return Value(MISSING, None, note=missing_reason(group, "train_samples_per_s"))
-    median = interval.median
-    if interval.low is None or interval.high is None:
-        return Value(f"{median:,.0f}", median, note="no interval recorded")
-    kind = (f"{interval.level:.0%} confidence interval" if interval.level >= stats.CONFIDENCE
+def interval_value(group: aggregate.Group, metric: Metric) -> Value:
+    found = interval(group, metric)
+    if found is None:
+        return Value(MISSING, None, note=missing_reason(group, metric))
+    if found.low is None or found.high is None:
+        return Value(metric.text(found.median), found.median, note="no interval recorded")
+    kind = (f"{found.level:.0%} confidence interval" if found.level >= stats.CONFIDENCE
             else "range (too few values for a 95 % interval)")
-    return Value(f"{median:,.0f}", median, f"{interval.low:,.0f}–{interval.high:,.0f}", f"{kind} from {interval.basis}")
+    return Value(metric.text(found.median), found.median, f"{metric.text(found.low)}–{metric.text(found.high)}",
+                 f"{kind} from {found.basis}")

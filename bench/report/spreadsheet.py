@@ -10,14 +10,19 @@ from __future__ import annotations
 import csv
 import io
 
+from bench import catalogue
 from bench.report import choose, content, html
 
+
+def _metric_columns(metric: catalogue.Metric) -> tuple[str, ...]:
+    """A metric's CSV columns: its median, and for a median with an interval the interval's bounds and coverage."""
+    return (metric.name, *metric.interval_fields[:3]) if metric.summary == "median" else (metric.name,)
+
+
 COLUMNS = ("task", "dataset", "device", "synthetic_data", "framework", "mode", "version", "status", "ok_repeats",
-           "repeats", "test_accuracy", "train_samples_per_s", "train_samples_per_s_ci_low",
-           "train_samples_per_s_ci_high", "train_samples_per_s_ci_level", "latency_batch1_ms_p50",
-           "latency_batch1_ms_p99", "peak_host_memory_bytes", "peak_gpu_nvml_bytes", "launch_s", "first_step_s",
-           "time_to_first_step_s", "time_to_accuracy_s", "score_default_weights", "rank_default_weights",
-           "provisional", *(f"score_{key}" for key in choose.CRITERION_KEYS), "contention", "leads", "notes")
+           "repeats", *(column for metric in catalogue.SPREADSHEET for column in _metric_columns(metric)),
+           "score_default_weights", "rank_default_weights", "provisional",
+           *(f"score_{key}" for key in choose.CRITERION_KEYS), "contention", "leads", "notes")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -47,12 +52,9 @@ def render(report: content.Report) -> str:
                 "repeats": len(group.records), "score_default_weights": entry.total if entry else None,
                 "rank_default_weights": rank, "provisional": setting.provisional, "contention": group.contention,
                 "leads": "; ".join(leads.get(group.label, [])),
-                **_interval(group),
             }
-            for name in ("test_accuracy", "latency_batch1_ms_p50", "latency_batch1_ms_p99", "peak_gpu_nvml_bytes",
-                         "launch_s", "first_step_s", "time_to_first_step_s", "time_to_accuracy_s"):
-                record[name] = group.central(name)
-            record["peak_host_memory_bytes"] = row["host_memory"].number  # the tree's peak, else the process's
+            for metric in catalogue.SPREADSHEET:
+                record.update(_metric_cells(group, metric))
             for key in choose.CRITERION_KEYS:
                 record[f"score_{key}"] = entry.scores.get(key) if entry else None
             record["notes"] = _notes(row)
@@ -67,14 +69,16 @@ def _notes(row: dict[str, content.Value]) -> str:
         heading = content.COLUMNS[key][0]
         if key not in ("framework", "status") and value.number is None and value.note:
             notes.append(f"{heading}: {value.note}")
-        elif key == "host_memory" and value.detail:
+        elif key == catalogue.HOST_MEMORY.name and value.detail:
             notes.append(f"{heading}: {value.detail}")
     return "; ".join(notes)
 
 
-def _interval(group) -> dict:
-    interval = content.train_interval(group)
-    if interval is None:
-        return {}
-    return {"train_samples_per_s": interval.median, "train_samples_per_s_ci_low": interval.low,
-            "train_samples_per_s_ci_high": interval.high, "train_samples_per_s_ci_level": interval.level}
+def _metric_cells(group, metric: catalogue.Metric) -> dict:
+    """The metric's raw median (host memory: the tree's peak, else the process's), with its interval where it has
+    one; None where not measured."""
+    if metric.summary == "median":
+        found = content.interval(group, metric)
+        values = (found.median, found.low, found.high, found.level) if found else (None,) * 4
+        return dict(zip(_metric_columns(metric), values))
+    return {metric.name: content.metric_value(group, metric).number}

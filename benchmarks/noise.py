@@ -1,4 +1,4 @@
-"""Run-to-run noise of the single-number metrics, the figures behind bench.aggregate's *_NOISE constants.
+"""Run-to-run noise of the single-number metrics, the figures behind the `noise` of bench.catalogue's metrics.
 
     scripts/bench run --profile smoke --dataset synthetic --repeats 4 --out /tmp/noise
     $BENCH_PY -m benchmarks.noise /tmp/noise/RUN_ID
@@ -12,10 +12,11 @@ import sys
 
 import numpy as np
 
-from bench import aggregate
+from bench import aggregate, catalogue
 from bench.results import RunStore, run_folder
 
-METRICS = ("peak_host_tree_bytes", "launch_s", "first_step_s")
+#: The catalogue's metrics compared through a noise figure (no samples of their own within a cell).
+METRICS = tuple(metric.name for metric in catalogue.CRITERIA if metric.noise is not None)
 
 
 def main(argv: list[str]) -> int:

@@ -5,7 +5,7 @@ repository root, environment from `bench.runner.child_environment`). Both sides 
 the same synthetic data, prepared as a cell prepares it, in the same batches, with the same warm-up steps left out:
 (a) the adapter through `frameworks.loop.run_training`, the code every cell runs; (b) the framework's hand loop
 (`benchmarks.hand_loops`). Each side's figure per round is what a cell reports: the median samples/s of its
-windows of `frameworks.loop.WINDOW_STEPS` steps. Rounds alternate which side goes first (AB, BA, AB...), so a machine
+windows of `frameworks.clock.WINDOW_STEPS` steps. Rounds alternate which side goes first (AB, BA, AB...), so a machine
 that slows down or speeds up during the run weighs on both alike. Prints one JSON line: the per-round samples/s
 of each side.
 """
@@ -17,7 +17,7 @@ import json
 
 import numpy as np
 
-from frameworks import data, loop, spec
+from frameworks import clock, data, loop, spec
 from frameworks.child import load_adapter
 
 TASK = spec.MNIST_MLP
@@ -40,12 +40,12 @@ def measure(adapter: str, rounds: int, steps: int, seed: int) -> dict:
     adapter_class = load_adapter(adapter)
     hand_module = _hand_module(adapter)
     batch_size = TASK.batch_size
-    train_samples = (steps + loop.WARMUP_STEPS) * batch_size
+    train_samples = (steps + clock.WARMUP_STEPS) * batch_size
     found = data.synthetic(TASK, seed, train_samples, TEST_SAMPLES)
     train = (_prepare(found.train_x, adapter_class.data_layout), found.train_y)
     test = (_prepare(found.test_x, adapter_class.data_layout), found.test_y)
     batches = list(loop.train_batches(train_samples, batch_size, seed, epoch=0))  # run_training's epoch 0
-    warmup = loop.warmup_steps(len(batches))
+    warmup = clock.warmup_steps(len(batches))
     steady_samples = (len(batches) - warmup) * batch_size
 
     weights = spec.initial_weights(TASK, seed)
@@ -60,7 +60,7 @@ def measure(adapter: str, rounds: int, steps: int, seed: int) -> dict:
         return float(np.median(result.window_samples_per_s))  # a cell's train_samples_per_s
 
     def hand_loop() -> float:
-        return float(np.median(hand.window_rates(*train, batches, warmup, loop.WINDOW_STEPS)))
+        return float(np.median(hand.window_rates(*train, batches, warmup, clock.WINDOW_STEPS)))
 
     figures = {"harness": [], "hand": []}
     for round_index in range(rounds):
@@ -69,7 +69,7 @@ def measure(adapter: str, rounds: int, steps: int, seed: int) -> dict:
             figures[side].append((harness if side == "harness" else hand_loop)())
     return {"framework": framework_name, "framework_version": adapter_class.framework_version(),
             "hand_loop": hand_module.__name__, "steady_steps": len(batches) - warmup, "warmup_steps": warmup,
-            "batch_size": batch_size, "window_steps": loop.WINDOW_STEPS,
+            "batch_size": batch_size, "window_steps": clock.WINDOW_STEPS,
             "harness_rounds_samples_per_s": figures["harness"], "hand_rounds_samples_per_s": figures["hand"]}
 
 

@@ -1,8 +1,9 @@
 """Entry point of a cell's child process: `python -m frameworks.child CONFIG.json`.
 
 Runs in the framework's own environment, imports exactly one framework, and writes the cell's outcome as a
-JSON document (see frameworks.protocol). Phases are timed here: interpreter startup, framework import, data loading,
-model build; the training loop itself lives in frameworks.loop, shared by every framework.
+JSON document (see frameworks.protocol). Phases are timed here (`with phase(...)`): interpreter startup, framework
+import, data loading, model build, inference; the training loop itself lives in frameworks.loop, shared by every
+framework, and its steps are timed by frameworks.clock.
 """
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ import traceback
 
 _started = time.time()
 
+from contextlib import contextmanager  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Iterator  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from frameworks import data, lifeline, loop, protocol, spec  # noqa: E402
+from frameworks.clock import Stopwatch  # noqa: E402
 from frameworks.errors import Unsupported  # noqa: E402
 
 
@@ -57,6 +61,17 @@ def _enter_phase(name: str, settle_s: float = 0.0) -> None:
     time.sleep(settle_s)
 
 
+@contextmanager
+def phase(name: str, phases: dict[str, float], announce: bool = False) -> Iterator[None]:
+    """Times the block into `phases[name + "_s"]` (not when it raises); with `announce`, first tells the parent's
+    memory sampler that the phase starts (outside the timed block)."""
+    if announce:
+        _enter_phase(name)
+    with Stopwatch() as watch:
+        yield
+    phases[f"{name}_s"] = watch.seconds
+
+
 #: Top-level modules of every deep-learning framework the suite knows: a record lists those its process loaded, so
 #: a row that carries another framework's import (memory, startup) is visible, and tested.
 FRAMEWORK_MODULES = ("torch", "tensorflow", "jax", "keras", "mxnet", "paddle")
@@ -69,36 +84,29 @@ def loaded_frameworks() -> list[str]:
 def run(config: protocol.CellConfig) -> dict:
     task = spec.TASKS[config.task]
     phases = {"startup_s": _started - config.spawned_at}
-    clock = time.perf_counter()
-    adapter_class = load_adapter(config.adapter)
-    phases["import_s"] = time.perf_counter() - clock
+    with phase("import", phases):
+        adapter_class = load_adapter(config.adapter)
     document = {"framework_version": adapter_class.framework_version()}
     if config.mode not in adapter_class.modes:
         raise Unsupported(f"{config.framework} has no {config.mode!r} mode; it has: {', '.join(adapter_class.modes)}")
 
-    clock = time.perf_counter()
-    train, test, synthetic = _load_data(config, task, adapter_class.data_layout)
-    phases["data_s"] = time.perf_counter() - clock
+    with phase("data", phases):
+        train, test, synthetic = _load_data(config, task, adapter_class.data_layout)
     protocol.emit("data", train_samples=len(train[0]), test_samples=len(test[0]), synthetic=synthetic)
 
     adapter = adapter_class(task, config.device, config.mode, config.seed)
     if config.device != "cpu":  # the idle-context baseline of GPU memory: context and BLAS handle, no model yet
         adapter.matmul_step(1)()
         _enter_phase("device_ready", settle_s=0.3)
-    _enter_phase("build")
-    clock = time.perf_counter()
-    adapter.build(spec.initial_weights(task, config.seed))
-    adapter.synchronize()
-    phases["build_s"] = time.perf_counter() - clock
+    with phase("build", phases, announce=True):
+        adapter.build(spec.initial_weights(task, config.seed))
+        adapter.synchronize()
 
     _enter_phase("train")
     result = loop.run_training(adapter, train, test, config.epochs, config.batch_size, config.seed,
                                measure_accuracy=not synthetic, emit=protocol.emit)
-    _enter_phase("inference")
-    clock = time.perf_counter()
-    inference_by_batch = loop.measure_inference(adapter, test[0])
-    latencies_ms = loop.measure_latency(adapter, test[0])
-    phases["inference_s"] = time.perf_counter() - clock
+    with phase("inference", phases, announce=True):
+        latencies_ms = loop.measure_latency(adapter, test[0])
     gpu_peak = adapter.gpu_memory_peak_bytes()
     host_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     _enter_phase("peak_matmul", settle_s=0.1)  # memory was read above: the product's operands are not the model's
@@ -115,11 +123,9 @@ def run(config: protocol.CellConfig) -> dict:
             "warmup_s": result.warmup_s,
             "train_s": result.train_s,
             "steady_train_s": result.steady_s,
-            "train_samples_per_s": result.train_samples_per_s,
             "train_samples_per_s_windows": result.window_samples_per_s,
             "eval_s": result.eval_s,
             "inference_samples_per_s": result.inference_samples_per_s,
-            "inference_samples_per_s_by_batch": inference_by_batch,
             "latency_batch1_ms_samples": latencies_ms,
             "matmul_flops_per_s": matmul_flops,
             "test_accuracy": result.test_accuracy,

@@ -21,14 +21,26 @@ loop, clocks, statistics, records), so every framework is measured by the same c
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Protocol
 
 import numpy as np
 
 from frameworks.spec import Task
 
-if TYPE_CHECKING:
-    from frameworks.loop import StepClock
+
+class Clock(Protocol):
+    """What `Adapter.train_epoch` is handed: the harness's clock over one epoch (frameworks.clock.StepClock).
+
+    Tell it as each training step begins, before the step's work is queued, and hand it each step's loss as
+    `train_step` returned it: the clock reads losses only between its timed windows. An adapter that trains with
+    its framework's own loop calls `finish()` as that loop's epoch ends, so the loop's teardown stays untimed (the
+    harness calls it again after `train_epoch`; a second call does nothing)."""
+
+    def step_begins(self) -> None: ...
+
+    def add_loss(self, loss: Any) -> None: ...
+
+    def finish(self) -> None: ...
 
 
 class Adapter(ABC):
@@ -82,7 +94,7 @@ class Adapter(ABC):
         """What actually runs in this mode, for the record: {"runs_as": "op by op" | "graph (tf.function)" |
         "XLA" | "inductor" | ..., "optimizer_update": where the update runs (inside the graph, or eagerly)}."""
 
-    def train_epoch(self, images: np.ndarray, labels: np.ndarray, batch_size: int, clock: StepClock) -> float | None:
+    def train_epoch(self, images: np.ndarray, labels: np.ndarray, batch_size: int, clock: Clock) -> float | None:
         """One epoch over `images`, already in the epoch's order (gathered by the harness before the clock): one
         step per contiguous slice of `batch_size`, telling `clock` as each step begins.
 

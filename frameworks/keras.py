@@ -18,7 +18,7 @@ imports keras, so the same code runs on each backend. Framework-specific choices
   gathered in its order before the clock (frameworks.loop); fit(shuffle=False, batch_size=the spec's) cuts the same
   contiguous batches (on TensorFlow, Keras's own array adapter wraps the arrays in a tf.data pipeline, as for any
   Keras user who passes NumPy arrays), and a callback tells the harness's clock as each batch begins
-  (frameworks.loop.StepClock: the windows are timed as for every framework). The epoch's training loss is fit's own
+  (frameworks.clock.StepClock: the windows are timed as for every framework). The epoch's training loss is fit's own
   (the mean of the batch losses, the harness's definition). fit's per-call setup (data adapter, callbacks)
   runs before the first batch begins, so it is outside the timed training time (tens of ms an epoch). Why not
   train_on_batch, one call per harness batch: it resets the loss tracker and converts the loss to a Python

@@ -15,7 +15,7 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 
 from bench import aggregate, stats
-from bench.catalogue import ACCURACY, GPU_MEMORY, HOST_MEMORY, PROCESS_MEMORY, TRAIN_SPEED, Metric
+from bench.catalogue import ACCURACY, FIRST_STEP, GPU_MEMORY, HOST_MEMORY, PROCESS_MEMORY, TRAIN_SPEED, Metric
 from bench.report.content import interval
 
 STYLE = {"svg.fonttype": "none", "svg.hashsalt": "bench", "font.size": 9, "axes.spines.top": False,
@@ -25,7 +25,7 @@ STYLE = {"svg.fonttype": "none", "svg.hashsalt": "bench", "font.size": 9, "axes.
 PALETTE = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#4b5563",
            "#ea580c")
 PHASES = (("import", ("startup_s", "import_s")), ("data", ("data_s",)), ("build", ("build_s",)),
-          ("first step / compile", ("first_step_s",)), ("train", ("train_s", "-first_step_s")),
+          ("first step / compile", (FIRST_STEP.name,)), ("train", ("train_s", "-" + FIRST_STEP.name)),
           ("eval", ("eval_s",)), ("inference", ("inference_s",)))
 
 

@@ -22,7 +22,7 @@ EVAL_BATCH_SIZE = 1000  # evaluation's batch; inference throughput is measured o
 LATENCY_CALLS = 200  # single-sample predictions timed one by one, after LATENCY_WARMUP_CALLS untimed ones
 LATENCY_WARMUP_CALLS = 10
 PEAK_MATMUL_SIZE = {"cpu": 2048, "cuda": 8192}
-PEAK_MATMUL_CALLS = 5  # timed products after two warm ones; the fastest gives the peak
+PEAK_MATMUL_CALLS = 3  # timed products after two warm ones; the fastest gives the peak
 
 
 def epoch_order(num_samples: int, seed: int, epoch: int) -> np.ndarray:

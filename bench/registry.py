@@ -1,8 +1,9 @@
-"""The frameworks the suite knows: name -> adapter class path, pinned requirements, aliases.
+"""The frameworks the suite knows: name -> adapter class path, pinned requirements, aliases, what each cannot run
+(`limits`) and the environment its GPU cells get (`gpu_environment`).
 
 Adding a framework is one adapter file under frameworks/, one requirements file under frameworks/requirements/
 and one entry here. Classes are named as "module:Class" strings and imported only inside a cell's child process,
-so the harness never imports a framework.
+so the harness never imports a framework; everything else here is plain data the harness reads as it is.
 """
 from __future__ import annotations
 
@@ -15,6 +16,49 @@ SOURCE_ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS_DIR = SOURCE_ROOT / "frameworks" / "requirements"
 
 
+#: Set for every GPU cell, with each framework's own `gpu_environment`, and recorded with it (`gpu_policy`): each
+#: framework allocates as it goes instead of reserving the device up front (so memory figures compare: TensorFlow's
+#: TF_FORCE_GPU_ALLOW_GROWTH, JAX's XLA_PYTHON_CLIENT_PREALLOCATE, Paddle's FLAGS_allocator_strategy; PyTorch and
+#: MXNet allocate as they go by default), float32 means float32 (no TF32 in cuBLAS/cuDNN for anyone: the one
+#: variable below, shared by all), and every framework autotunes its convolutions (TensorFlow, JAX and MXNet do by
+#: default, set explicitly where a variable exists; PyTorch's adapter sets cudnn.benchmark; Paddle's switch is
+#: FLAGS_cudnn_exhaustive_search).
+SHARED_GPU_ENVIRONMENT: tuple[tuple[str, str], ...] = (("NVIDIA_TF32_OVERRIDE", "0"),)
+TENSORFLOW_GPU_ENVIRONMENT = (("TF_FORCE_GPU_ALLOW_GROWTH", "true"), ("TF_CUDNN_USE_AUTOTUNE", "1"))
+JAX_GPU_ENVIRONMENT = (("XLA_PYTHON_CLIENT_PREALLOCATE", "false"),)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A combination a framework cannot run, with why: the planner records its cells "unsupported" with `why` as
+    the reason, without starting a process. Each axis holds the value it applies to, or None for any:
+
+    - `device`: "cpu" or "cuda";
+    - `mode`: "native", "eager" or "compiled" (bench.settings.MODES);
+    - `origin`: the interpreter's origin (bench.envs.Interpreter.origin): "managed" (the environment built from
+      frameworks/requirements) or "user" (--python FRAMEWORK=PATH, whose build the harness cannot know).
+
+    A new axis (the precision: fp32, tf32, bf16, fp16) is one more field defaulting to None here, the same field
+    on bench.runner.Cell, and one more pair in `applies`; the limits declared before it keep meaning "at any
+    precision". What only the running framework can find out stays a run-time `frameworks.errors.Unsupported`.
+    """
+    why: str
+    device: str | None = None
+    mode: str | None = None
+    origin: str | None = None
+
+    def applies(self, device: str, mode: str, origin: str) -> bool:
+        return all(wanted is None or wanted == given
+                   for wanted, given in ((self.device, device), (self.mode, mode), (self.origin, origin)))
+
+
+def managed_cpu_build(name: str, what: str) -> Limit:
+    """The limit of a managed environment that installs a CPU-only build: no CUDA cells from it."""
+    return Limit(device="cuda", origin="managed",
+                 why=f"{name}'s managed environment is a CPU build ({what}); give a CUDA build with "
+                     f"--python {name}=PATH")
+
+
 @dataclass(frozen=True)
 class Framework:
     name: str
@@ -24,32 +68,53 @@ class Framework:
     aliases: tuple[str, ...] = ()
     env_name: str = ""  # the managed environment (and requirements file); default: the framework's name
     environment: tuple[tuple[str, str], ...] = ()  # environment variables the child process gets
+    gpu_environment: tuple[tuple[str, str], ...] = ()  # its own variables for GPU cells, beside the shared ones
+    limits: tuple[Limit, ...] = ()  # what it cannot run, declared (see Limit)
 
     @property
     def env(self) -> str:
         return self.env_name or self.name
 
     @property
+    def gpu_policy(self) -> dict[str, str]:
+        """Every variable a GPU cell of this framework gets: the shared policy and the framework's own."""
+        return dict(SHARED_GPU_ENVIRONMENT + self.gpu_environment)
+
+    def limit_for(self, device: str, mode: str, origin: str) -> Limit | None:
+        """The first declared limit ruling this cell out, or None when it is planned to run."""
+        return next((limit for limit in self.limits if limit.applies(device, mode, origin)), None)
+
+    @property
     def requirements(self) -> Path:
         return REQUIREMENTS_DIR / f"{self.env}.txt"
 
 
-def _keras(backend: str, *aliases: str) -> Framework:
+def _keras(backend: str, aliases: tuple[str, ...], gpu_environment: tuple[tuple[str, str], ...],
+           cpu_build: str) -> Framework:
     """Keras 3 on one backend: one adapter file, an environment per backend (keras-BACKEND.txt: only that backend
-    installed, so no row loads another's framework), the backend chosen by KERAS_BACKEND."""
-    return Framework(f"keras[{backend}]", "frameworks.keras:KerasAdapter", "keras", "keras",
-                     aliases=aliases, env_name=f"keras-{backend}", environment=(("KERAS_BACKEND", backend),))
+    installed, so no row loads another's framework), the backend chosen by KERAS_BACKEND; on a GPU the backend's
+    own variables."""
+    name = f"keras[{backend}]"
+    return Framework(name, "frameworks.keras:KerasAdapter", "keras", "keras",
+                     aliases=aliases, env_name=f"keras-{backend}", environment=(("KERAS_BACKEND", backend),),
+                     gpu_environment=gpu_environment, limits=(managed_cpu_build(name, cpu_build),))
 
 
 FRAMEWORKS: dict[str, Framework] = {fw.name: fw for fw in (
-    Framework("pytorch", "frameworks.pytorch:PyTorchAdapter", "torch", "torch", aliases=("torch",)),
+    Framework("pytorch", "frameworks.pytorch:PyTorchAdapter", "torch", "torch", aliases=("torch",),
+              limits=(managed_cpu_build("pytorch", "the CPU torch wheel"),)),
     Framework("tensorflow", "frameworks.tensorflow:TensorFlowAdapter", "tensorflow-cpu", "tensorflow",
-              aliases=("tf",)),
-    _keras("tensorflow", "keras", "keras-tensorflow", "keras-tf"),
-    _keras("jax", "keras-jax"),
-    _keras("torch", "keras-torch"),
-    Framework("mxnet", "frameworks.mxnet:MXNetAdapter", "mxnet", "mxnet", aliases=("mx",)),
-    Framework("paddle", "frameworks.paddle:PaddleAdapter", "paddlepaddle", "paddle", aliases=("paddlepaddle",)),
+              aliases=("tf",), gpu_environment=TENSORFLOW_GPU_ENVIRONMENT,
+              limits=(managed_cpu_build("tensorflow", "tensorflow-cpu"),)),
+    _keras("tensorflow", ("keras", "keras-tensorflow", "keras-tf"), TENSORFLOW_GPU_ENVIRONMENT, "tensorflow-cpu"),
+    _keras("jax", ("keras-jax",), JAX_GPU_ENVIRONMENT, "jax with the CPU jaxlib"),
+    _keras("torch", ("keras-torch",), (), "the CPU torch wheel"),
+    Framework("mxnet", "frameworks.mxnet:MXNetAdapter", "mxnet", "mxnet", aliases=("mx",),
+              gpu_environment=(("MXNET_CUDNN_AUTOTUNE_DEFAULT", "1"),),
+              limits=(managed_cpu_build("mxnet", "mxnet 1.9.1 from PyPI, CPU-only"),)),
+    Framework("paddle", "frameworks.paddle:PaddleAdapter", "paddlepaddle", "paddle", aliases=("paddlepaddle",),
+              gpu_environment=(("FLAGS_allocator_strategy", "auto_growth"), ("FLAGS_cudnn_exhaustive_search", "1")),
+              limits=(managed_cpu_build("paddle", "PyPI's CPU-only paddlepaddle 3.x"),)),
 )}
 
 

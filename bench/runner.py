@@ -1,8 +1,10 @@
 """Runs the matrix: every cell in a fresh child process of its framework's environment, with a timeout.
 
 A child that raises, crashes (signal), runs out of memory or hangs is recorded as a cell with that status, its
-reason, exit code or signal and the tail of its log; the matrix goes on. Each record is written the moment its
-cell ends; Ctrl-C kills the running child and keeps everything already written.
+reason, exit code or signal and the tail of its log; the matrix goes on. A cell its framework's registry entry
+declares it cannot run (bench.registry.Limit) is planned unsupported and recorded without starting a process.
+Each record is written the moment its cell ends; Ctrl-C kills the running child and keeps everything already
+written.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -34,13 +36,6 @@ LOG_TAIL_LINES = 40
 _SIGNAL_HINTS = {signal.SIGKILL: "killed (SIGKILL): most often the kernel's out-of-memory killer",
                  signal.SIGSEGV: "crashed with a segmentation fault (SIGSEGV)",
                  signal.SIGABRT: "aborted (SIGABRT)"}
-#: Set for every GPU cell and recorded with it: each framework allocates as it goes instead of reserving the device
-#: up front (so memory figures compare), float32 means float32 (no TF32 in cuBLAS/cuDNN for anyone), and every
-#: framework autotunes its convolutions (TensorFlow, JAX and MXNet do by default; PyTorch's adapter sets
-#: cudnn.benchmark, Paddle's switch is the flag below).
-GPU_POLICY = {"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
-              "FLAGS_allocator_strategy": "auto_growth", "NVIDIA_TF32_OVERRIDE": "0",
-              "TF_CUDNN_USE_AUTOTUNE": "1", "MXNET_CUDNN_AUTOTUNE_DEFAULT": "1", "FLAGS_cudnn_exhaustive_search": "1"}
 #: Every persistent compile cache a framework keeps on disk, pointed at one folder per cell: empty (cold: the cell
 #: pays its full compile time, as on a first run) unless --compile-cache warm, which keeps one folder per
 #: framework across cells and runs. TF's XLA and JAX's caches are off unless a folder is named, so cold leaves
@@ -59,19 +54,27 @@ class Cell:
     device: str
     mode: str
     repeat: int
+    #: why the cell cannot run, from a limit its framework's registry entry declares; None: it runs
+    unsupported_reason: str | None = field(default=None, compare=False)
 
     @property
     def cell_id(self) -> str:
         return f"{self.framework}--{self.task}--{self.dataset}--{self.device}--{self.mode}--r{self.repeat}"
 
 
-def plan(settings: RunSettings, frameworks: list[str], device: str, datasets: dict[str, str]) -> list[Cell]:
-    """The matrix in run order: repeats outermost, so a repeat never runs back to back with itself."""
-    return [Cell(framework, task, datasets[task], device, mode, repeat)
-            for repeat in range(settings.repeats)
-            for task in settings.tasks
-            for framework in frameworks
-            for mode in settings.modes]
+def plan(settings: RunSettings, interpreters: dict[str, Interpreter], device: str, datasets: dict[str, str]
+         ) -> list[Cell]:
+    """The matrix in run order: repeats outermost, so a repeat never runs back to back with itself. A cell that a
+    limit of its framework rules out for its interpreter's origin (bench.registry.Limit) carries the limit's why."""
+    cells = []
+    for repeat in range(settings.repeats):
+        for task in settings.tasks:
+            for framework, interpreter in interpreters.items():
+                for mode in settings.modes:
+                    limit = FRAMEWORKS[framework].limit_for(device, mode, interpreter.origin)
+                    cells.append(Cell(framework, task, datasets[task], device, mode, repeat,
+                                      limit.why if limit else None))
+    return cells
 
 
 def _now() -> str:
@@ -150,6 +153,37 @@ def run_child(config: CellConfig, python: str, log_path: Path, timeout_s: float,
                         sampler.peaks(), sampler.contention(), int(environment["OMP_NUM_THREADS"]))
 
 
+def _identity(cell: Cell, settings: RunSettings, store: RunStore, interpreter: Interpreter) -> dict:
+    """The fields every record of CELL has, whether it ran or not."""
+    return {
+        "schema_version": SCHEMA_VERSION, "run_id": store.run_id, "cell_id": cell.cell_id,
+        "framework": cell.framework, "task": cell.task, "dataset": cell.dataset,
+        "synthetic_data": cell.dataset == "synthetic", "device": cell.device, "mode": cell.mode,
+        "repeat": cell.repeat, "seed": settings.seed, "epochs": settings.epochs_for(cell.task),
+        "batch_size": settings.batch_size_for(cell.task), "train_samples": settings.train_samples_for(cell.task),
+        "test_samples": settings.test_samples_for(cell.task),
+        "interpreter": {"python": interpreter.python, "origin": interpreter.origin},
+        "compile_cache": settings.compile_cache,
+    }
+
+
+def record_unsupported(cell: Cell, settings: RunSettings, store: RunStore, interpreter: Interpreter) -> dict:
+    """Record a cell the plan marked unsupported, without starting a process; its log says why it did not run. It
+    got no environment, so no GPU policy either; return the record (already written to the store)."""
+    log_path = store.log_path(cell.cell_id)
+    log_path.write_text(f"not run: {cell.unsupported_reason}\n")
+    now = _now()
+    record = {
+        **_identity(cell, settings, store, interpreter),
+        "status": "unsupported", "reason": cell.unsupported_reason,
+        "exit_code": None, "signal": None, "wall_time_s": 0.0, "started_at": now, "finished_at": now,
+        "log_path": str(log_path.relative_to(store.folder)), "log_tail": "",
+        "gpu_policy": None, "threads": None, "contention": None,
+    }
+    store.write_cell(record)
+    return record
+
+
 def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: Interpreter,
              data_folder: str | None, on_event: Callable[[dict], None]) -> dict:
     """Run one cell in a child process and return its record (already written to the store)."""
@@ -170,18 +204,12 @@ def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: In
                                                           TASKS[cell.task], cell.dataset, outcome.memory,
                                                           machine.device_peak(cell.device))}
     record = {
-        "schema_version": SCHEMA_VERSION, "run_id": store.run_id, "cell_id": cell.cell_id,
-        "framework": cell.framework, "task": cell.task, "dataset": cell.dataset,
-        "synthetic_data": cell.dataset == "synthetic", "device": cell.device, "mode": cell.mode,
-        "repeat": cell.repeat, "seed": config.seed, "epochs": config.epochs, "batch_size": config.batch_size,
-        "train_samples": config.train_samples, "test_samples": config.test_samples,
-        "interpreter": {"python": interpreter.python, "origin": interpreter.origin},
+        **_identity(cell, settings, store, interpreter),
         "exit_code": outcome.exit_code, "signal": outcome.signal, "wall_time_s": outcome.wall_time_s,
         "started_at": outcome.started_at, "finished_at": outcome.finished_at,
         "log_path": str(log_path.relative_to(store.folder)), "log_tail": outcome.log_tail,
-        "gpu_policy": GPU_POLICY if cell.device != "cpu" else None,
+        "gpu_policy": gpu_policy(cell.framework, cell.device),
         "threads": outcome.threads,
-        "compile_cache": settings.compile_cache,
         "contention": outcome.contention,
         **document,
     }
@@ -199,6 +227,12 @@ def compile_cache_folders(framework: str, policy: str, scratch: Path) -> dict[st
     return {variable: str(scratch / "compile-cache" / name) for variable, name in COMPILE_CACHE_VARIABLES.items()}
 
 
+def gpu_policy(framework: str, device: str) -> dict[str, str] | None:
+    """The GPU variables a cell of FRAMEWORK on DEVICE gets (bench.registry: the shared policy and the framework's
+    own); None on the CPU."""
+    return FRAMEWORKS[framework].gpu_policy if device != "cpu" else None
+
+
 def child_environment(framework: str, device: str = "cpu", compile_caches: dict[str, str] | None = None
                       ) -> dict[str, str]:
     """The child's environment: ours, this source tree first on the path, and the framework's own variables.
@@ -206,12 +240,12 @@ def child_environment(framework: str, device: str = "cpu", compile_caches: dict[
     Every framework gets every CPU this process may use (bench.machine.usable_cpus: affinity mask and cgroup
     quota): OMP_NUM_THREADS and MKL_NUM_THREADS default to that count (Paddle would otherwise set OpenMP to 1 on
     import, and a benchmark must not hand one framework half the machine); a value the user set wins, for every
-    framework alike. GPU cells get GPU_POLICY; compile caches go where `compile_caches` says.
+    framework alike. GPU cells get `gpu_policy`; compile caches go where `compile_caches` says.
     """
     threads = str(machine.usable_cpus())
     return {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, **os.environ,
             **(compile_caches or {}), "PYTHONPATH": str(SOURCE_ROOT), "PYTHONUNBUFFERED": "1",
-            **(GPU_POLICY if device != "cpu" else {}), **dict(FRAMEWORKS[framework].environment)}
+            **(gpu_policy(framework, device) or {}), **dict(FRAMEWORKS[framework].environment)}
 
 
 def _pump(process: subprocess.Popen, log, tail: deque, on_event: Callable[[dict], None]) -> None:

@@ -13,7 +13,7 @@ from bench.catalogue import TRAIN_SPEED
 from bench.display import RunDisplay, print_headlines, summary_table
 from bench.registry import FRAMEWORKS
 from bench.results import RunStore, new_run_id
-from bench.runner import Cell, plan, run_cell
+from bench.runner import Cell, plan, record_unsupported, run_cell
 from bench.settings import AUTO_REPEATS_MIN, AUTO_REPEATS_PRECISION, RunSettings
 from frameworks import data
 from frameworks.errors import DataError, UserError
@@ -156,7 +156,7 @@ def run(settings: RunSettings, overrides: dict[str, str], results_root: Path, re
     for task, choice in chosen.items():
         where = "SYNTHETIC (no accuracy)" if choice["folder"] is None else choice["folder"]
         note(f"{task}: dataset {choice['dataset']} — {where}")
-    cells = plan(settings, list(interpreters), device, {task: c["dataset"] for task, c in chosen.items()})
+    cells = plan(settings, interpreters, device, {task: c["dataset"] for task, c in chosen.items()})
     todo = [cell for cell in cells if not store.has_cell(cell.cell_id)]
     note(f"run {store.run_id}: {len(todo)} of {len(cells)} cells to run"
          + (f" at most (--repeats auto)" if settings.auto_repeats else "") + f"; results in {store.folder}")
@@ -170,6 +170,9 @@ def run(settings: RunSettings, overrides: dict[str, str], results_root: Path, re
                 if _group_key(cell) in settled:
                     display.cell_skipped(index, len(todo), cell)
                     continue
+            if cell.unsupported_reason:  # declared in the registry: recorded, no process started
+                display.cell_finished(record_unsupported(cell, settings, store, interpreters[cell.framework]))
+                continue
             display.cell_started(index, len(todo), cell)
             record = run_cell(cell, settings, store, interpreters[cell.framework], chosen[cell.task]["folder"],
                               display.event)

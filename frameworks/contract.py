@@ -46,9 +46,6 @@ class Clock(Protocol):
 class Adapter(ABC):
     #: Image layout the adapter computes in; the harness converts the data once, before any clock starts.
     data_layout: ClassVar[str] = "NCHW"
-    #: Modes this adapter implements (bench.settings.MODES): "native" (the way the framework's own documentation
-    #: trains for performance), "eager" (op by op, for debugging) and "compiled" (its graph compiler / JIT).
-    modes: ClassVar[tuple[str, ...]] = ("native", "eager", "compiled")
     #: Whether `gpu_memory_peak_bytes` reads the framework's own allocator.
     has_gpu_allocator_counter: ClassVar[bool] = False
 

@@ -1,0 +1,109 @@
+"""The plan from the registry's data: cells a framework declares it cannot run are recorded unsupported without a
+process; GPU cells get the shared policy and their own framework's variables. No framework is imported or run."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from bench import machine, runner, session
+from bench.envs import Interpreter
+from bench.registry import FRAMEWORKS, SHARED_GPU_ENVIRONMENT
+from bench.results import RunStore
+from bench.runner import ChildOutcome, child_environment, plan
+from bench.sampler import MemoryPeaks
+from bench.settings import MODES, RunSettings
+
+MANAGED = Interpreter("/managed/bin/python", "managed")
+USER = Interpreter("/opt/cuda-env/bin/python", "user")
+TENSORFLOW_VARIABLES = {"TF_FORCE_GPU_ALLOW_GROWTH", "TF_CUDNN_USE_AUTOTUNE"}
+PADDLE_VARIABLES = {"FLAGS_allocator_strategy", "FLAGS_cudnn_exhaustive_search"}
+EVERY_GPU_VARIABLE = {name for fw in FRAMEWORKS.values() for name in fw.gpu_policy}
+
+
+def _settings(**overrides) -> RunSettings:
+    return RunSettings(**{"frameworks": ("pytorch", "tensorflow"), "tasks": ("mnist_mlp",), "device": "cuda",
+                          "profile": "smoke", "datasets": {"mnist_mlp": "synthetic"}, **overrides})
+
+
+def test_every_limit_names_known_values():
+    for framework in FRAMEWORKS.values():
+        for limit in framework.limits:
+            assert limit.device in (None, "cpu", "cuda") and limit.mode in (None, *MODES)
+            assert limit.origin in (None, "managed", "user") and limit.why
+
+
+@pytest.mark.parametrize("name", list(FRAMEWORKS))
+def test_managed_environments_run_cpu_cells_only(name):
+    framework = FRAMEWORKS[name]
+    for mode in MODES:
+        assert framework.limit_for("cpu", mode, "managed") is None
+        assert framework.limit_for("cuda", mode, "user") is None  # --python: its build is the user's to know
+        why = framework.limit_for("cuda", mode, "managed").why
+        assert why.startswith(f"{name}'s managed environment is a CPU build (") and f"--python {name}=PATH" in why
+
+
+def test_plan_marks_managed_cuda_cells_and_runs_user_interpreters():
+    cells = plan(_settings(modes=("native", "compiled")), {"pytorch": MANAGED, "tensorflow": USER}, "cuda",
+                 {"mnist_mlp": "synthetic"})
+    assert [(cell.framework, cell.mode) for cell in cells] == [
+        ("pytorch", "native"), ("pytorch", "compiled"), ("tensorflow", "native"), ("tensorflow", "compiled")]
+    assert all("pytorch's managed environment is a CPU build" in cell.unsupported_reason
+               for cell in cells if cell.framework == "pytorch")
+    assert all(cell.unsupported_reason is None for cell in cells if cell.framework == "tensorflow")
+    on_cpu = plan(_settings(device="cpu"), {"pytorch": MANAGED}, "cpu", {"mnist_mlp": "synthetic"})
+    assert [cell.unsupported_reason for cell in on_cpu] == [None]
+
+
+def test_session_records_unsupported_cell_without_a_process(tmp_path, monkeypatch):
+    """A run on a (faked) GPU: the managed pytorch cell is written unsupported and never reaches run_child; the
+    tensorflow cell given with --python does, with TensorFlow's GPU variables."""
+    started = []
+
+    def fake_run_child(config, python, log_path, timeout_s, on_event, compile_cache="cold"):
+        started.append((config.framework, python))
+        log_path.write_text("")
+        return ChildOutcome({"status": "failed", "reason": "fake child"}, 1, None, 0.5, "t0", "t1", "",
+                            MemoryPeaks(None, None, None, None, "fake"), None, 1)
+
+    monkeypatch.setattr(runner, "run_child", fake_run_child)
+    monkeypatch.setattr(machine, "gpus", lambda: [{"name": "fake GPU"}])
+    monkeypatch.setattr(session, "available_frameworks",
+                        lambda settings, overrides, note: {"pytorch": MANAGED, "tensorflow": USER})
+    monkeypatch.setattr(session, "framework_versions", lambda interpreters, timeout_s: {})
+    monkeypatch.setattr(session, "check_machine", lambda note: None)
+    console = Console(file=io.StringIO(), width=200)
+    store, records = session.run(_settings(), {"tensorflow": USER.python}, tmp_path, None, console)
+
+    assert started == [("tensorflow", USER.python)]
+    by_framework = {record["framework"]: record for record in records}
+    record = by_framework["pytorch"]
+    assert record["status"] == "unsupported"
+    assert record["reason"] == FRAMEWORKS["pytorch"].limit_for("cuda", "native", "managed").why
+    assert (record["exit_code"], record["signal"], record["wall_time_s"], record["log_tail"]) == (None, None, 0, "")
+    assert record["interpreter"] == {"python": MANAGED.python, "origin": "managed"}
+    assert record["gpu_policy"] is None and record["threads"] is None and record["contention"] is None
+    assert record["compile_cache"] == "cold" and record["synthetic_data"] is True
+    assert "not run: pytorch's managed environment is a CPU build" in (store.folder / record["log_path"]).read_text()
+    assert by_framework["tensorflow"]["gpu_policy"] == FRAMEWORKS["tensorflow"].gpu_policy
+    assert "unsupported" in console.file.getvalue()
+    RunStore(tmp_path, store.run_id).cells()  # every record reads back and validates against the schema
+
+
+def test_gpu_policy_is_per_framework():
+    tensorflow = child_environment("tensorflow", "cuda")
+    assert TENSORFLOW_VARIABLES <= tensorflow.keys() and not PADDLE_VARIABLES & tensorflow.keys()
+    assert tensorflow["NVIDIA_TF32_OVERRIDE"] == "0"
+    assert PADDLE_VARIABLES <= child_environment("paddle", "cuda").keys()
+    keras_jax = child_environment("keras[jax]", "cuda")
+    assert keras_jax["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false" and not TENSORFLOW_VARIABLES & keras_jax.keys()
+    assert TENSORFLOW_VARIABLES <= child_environment("keras[tensorflow]", "cuda").keys()
+    assert FRAMEWORKS["keras[torch]"].gpu_policy == FRAMEWORKS["pytorch"].gpu_policy == dict(SHARED_GPU_ENVIRONMENT)
+
+
+def test_cpu_cells_get_no_gpu_variables(monkeypatch):
+    for name in EVERY_GPU_VARIABLE:
+        monkeypatch.delenv(name, raising=False)
+    assert not EVERY_GPU_VARIABLE & child_environment("pytorch", "cpu").keys()
+    assert runner.gpu_policy("tensorflow", "cpu") is None

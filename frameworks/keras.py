@@ -51,6 +51,8 @@ imports keras, so the same code runs on each backend. Framework-specific choices
   generators the Dropout layers draw at construction).
 - Device: every Keras call runs inside keras.device("cpu" | "gpu:0"), because the torch backend otherwise puts
   everything on CUDA whenever CUDA exists; "cuda" needs the backend to see a GPU, else Unsupported.
+- GPU on torch: torch.backends.cudnn.benchmark = True and TF32 off, as in the PyTorch adapter (TensorFlow and JAX
+  autotune convolutions by default; TF32 is off for them through the harness's NVIDIA_TF32_OVERRIDE=0).
 - Threads: torch reads OMP_NUM_THREADS (the harness sets it to the CPUs this process may use); on TensorFlow the
   intra-op pool is set to it, as in the TensorFlow adapter; XLA:CPU under JAX has no thread setting and sizes its
   pool from the CPUs in the affinity mask. Recorded in `settings()`.
@@ -196,6 +198,10 @@ class KerasAdapter(Adapter):
         if device == "cuda" and not _gpu_visible():
             raise Unsupported(f"keras {keras.__version__} on {BACKEND} sees no GPU")
         self.keras_device = "gpu:0" if device == "cuda" else "cpu"  # not "cpu:0": torch would copy
+        if BACKEND == "torch" and device == "cuda":  # the suite's one autotuning policy, as the PyTorch adapter
+            import torch
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
         if BACKEND == "tensorflow" and os.environ.get("OMP_NUM_THREADS"):
             import tensorflow as tf
             tf.config.threading.set_intra_op_parallelism_threads(int(os.environ["OMP_NUM_THREADS"]))

@@ -2,6 +2,8 @@
 
 User errors (unknown names, bad numbers, missing or corrupt files) print one line and exit 2; anything else is a
 bug and keeps its traceback. A run stopped by SIGTERM or SIGHUP ends as on Ctrl-C, with exit code 128 + its number.
+`bench run`'s options are bench.settings.RunSettings' fields: each one's flag, default and help are declared there
+only; options several commands share are added by one function each (add_setting, add_python, add_out, ...).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import signal
 import sys
 import tempfile
 import tomllib
+from dataclasses import MISSING, Field, fields, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -22,12 +25,14 @@ from rich.table import Table
 from bench import datasets, envs
 from bench.registry import FRAMEWORKS, SOURCE_ROOT, resolve_framework
 from bench.report import FORMATS as REPORT_FORMATS
-from bench.settings import (AUTO_REPEATS_MAX, AUTO_REPEATS_MIN, AUTO_REPEATS_PRECISION, COMPILE_CACHES, DEVICES,
-                            MODES, RunSettings, parse_datasets, split_list)
+from bench.settings import AUTO_REPEATS_MAX, PARITY_TIMEOUT_S, RunSettings, parse_datasets, split_list
 from frameworks.errors import UserError
-from frameworks.spec import PROFILES, TASKS
+from frameworks.spec import TASKS
 
 EXIT_USER_ERROR = 2
+RESULTS_FOLDER, REPORTS_FOLDER = Path("results"), Path("reports")
+#: RunSettings' fields by name: each one with a `flag` in its metadata is a `bench run` option
+SETTINGS: dict[str, Field] = {spec.name: spec for spec in fields(RunSettings)}
 #: Stop a run as Ctrl-C does: a CI timeout or a scheduler's cancel (SIGTERM), a closed terminal (SIGHUP).
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
@@ -64,6 +69,63 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, received {text!r}") from None
 
 
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(split_list(text))
+
+
+#: how an option's text becomes its field's value, by the field's type; a field not here keeps the text
+_CONVERTERS = {"repeats": _repeats, "int": _positive_int, "float": _positive_float, "tuple": _comma_list}
+
+
+def _help(text: str, default=None) -> str:
+    """Help as argparse wants it (a literal %% doubled), the default shown after it where there is one."""
+    if isinstance(default, float):
+        shown = f"{default:g}"
+    elif isinstance(default, tuple):
+        shown = ", ".join(default)
+    else:
+        shown = "" if default is None else str(default)
+    return (text + (f" (default: {shown})" if shown else "")).replace("%", "%%")
+
+
+def add_setting(parser: argparse.ArgumentParser, name: str, default=MISSING, help: str | None = None) -> None:
+    """Add RunSettings field NAME's option, as its metadata declares it (flag, help, choices, metavar), with the
+    field's default; a command whose own default or help differs passes it (parity's --timeout)."""
+    spec = SETTINGS[name]
+    option = dict(spec.metadata)
+    flag, declared = option.pop("flag"), option.pop("help")
+    text, default = help or declared, spec.default if default is MISSING else default
+    if spec.type == "bool":  # a switch that flips the default: --no-download
+        parser.add_argument(flag, dest=name, action="store_false" if default else "store_true", help=_help(text))
+        return
+    kind = spec.type.split("[")[0].split(" | ")[0]
+    if "choices" not in option:  # argparse shows choices as {a,b}; otherwise the flag's name, not the field's
+        option.setdefault("metavar", flag.lstrip("-").replace("-", "_").upper())
+    parser.add_argument(flag, dest=name, type=_CONVERTERS.get(name, _CONVERTERS.get(kind)),
+                        default=None if default is MISSING or kind == "tuple" else default,
+                        help=_help(text, None if default is MISSING else default), **option)
+
+
+def add_python(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--python", action="append", metavar="FRAMEWORK=PATH",
+                        help="run FRAMEWORK with this interpreter instead of its managed environment")
+
+
+def add_out(parser: argparse.ArgumentParser, help: str = "results folder") -> None:
+    parser.add_argument("--out", type=Path, default=RESULTS_FOLDER, help=_help(help, RESULTS_FOLDER))
+
+
+def add_reports(parser: argparse.ArgumentParser, help: str = "where reports go") -> None:
+    parser.add_argument("--reports", type=Path, default=REPORTS_FOLDER, help=_help(help, REPORTS_FOLDER))
+
+
+def add_report_paths(parser: argparse.ArgumentParser) -> None:
+    """report and compare: where stored runs are read and where the report is written."""
+    add_out(parser)
+    add_reports(parser)
+    parser.add_argument("--output", "-o", type=Path, help="write to this file instead (default: in --reports)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bench", description="Benchmark deep-learning frameworks on one common task spec.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
@@ -75,67 +137,46 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_argument("frameworks", nargs="*", help=f"default: all ({', '.join(FRAMEWORKS)})")
 
     run = commands.add_parser("run", help="run the benchmark matrix, one fresh process per cell")
-    run.add_argument("--frameworks", help=f"comma-separated; default: every one set up ({', '.join(FRAMEWORKS)})")
-    run.add_argument("--tasks", help=f"comma-separated; default: all ({', '.join(TASKS)})")
-    run.add_argument("--device", choices=DEVICES, default="cpu")
-    run.add_argument("--mode", dest="modes", help=f"comma-separated modes ({', '.join(MODES)}); default: native, "
-                                                  "each framework trained the way its own docs recommend for speed")
-    run.add_argument("--profile", choices=PROFILES, default="quick",
-                     help="; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()))
-    run.add_argument("--epochs", type=_positive_int)
-    run.add_argument("--batch-size", type=_positive_int)
-    run.add_argument("--train-samples", type=_positive_int,
-                     help="a seeded sample of N training samples, every class in proportion")
-    run.add_argument("--repeats", type=_repeats, default=1,
-                     help=f"each cell again in a fresh process; auto: at least {AUTO_REPEATS_MIN}, then more until "
-                          f"each cell's training-speed interval is within ±{AUTO_REPEATS_PRECISION:.0%} "
-                          f"(at most {AUTO_REPEATS_MAX})")
-    run.add_argument("--compile-cache", choices=COMPILE_CACHES, default="cold",
-                     help="cold (default): every cell compiles from an empty cache; warm: keep torch.compile's, "
-                          "JAX's caches per framework across cells and runs")
-    run.add_argument("--seed", type=_positive_int, default=0, help="initial weights, batch order, dropout")
-    run.add_argument("--dataset", help=f"NAME or TASK=NAME, comma-separated ({', '.join(datasets.DATASET_NAMES)}); "
-                                       f"default per task: " + ", ".join(f"{t.name}={t.default_dataset}"
-                                                                         for t in TASKS.values()))
-    run.add_argument("--data-dir", help="folder holding the datasets (also: $BENCH_DATA)")
-    run.add_argument("--no-download", action="store_true", help="never download a dataset")
-    run.add_argument("--timeout", type=_positive_float, default=1800.0, help="seconds per cell (default 1800)")
-    run.add_argument("--python", action="append", metavar="FRAMEWORK=PATH",
-                     help="run FRAMEWORK with this interpreter instead of its managed environment")
-    run.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: results)")
+    for name, spec in SETTINGS.items():
+        if "flag" in spec.metadata:
+            add_setting(run, name)
+    add_python(run)
+    add_out(run)
     run.add_argument("--resume", metavar="RUN_ID", help="run only the cells missing from this run")
-    run.add_argument("--reports", type=Path, default=Path("reports"),
-                     help="where the end-of-run HTML report goes (default: reports)")
+    add_reports(run, help="where the end-of-run HTML report goes")
 
     parity = commands.add_parser("parity", help="prove every adapter computes the spec: losses and weights after "
                                                 "a few steps with dropout off, against PyTorch")
-    parity.add_argument("--frameworks", help="comma-separated; default: every one set up")
-    parity.add_argument("--tasks", help=f"comma-separated; default: all ({', '.join(TASKS)})")
-    parity.add_argument("--seed", type=_positive_int, default=0)
-    parity.add_argument("--timeout", type=_positive_float, default=600.0, help="seconds per framework and task")
-    parity.add_argument("--python", action="append", metavar="FRAMEWORK=PATH",
-                        help="run FRAMEWORK with this interpreter instead of its managed environment")
-    parity.add_argument("--out", type=Path, default=Path("results"),
-                        help="results folder; the table is kept there as parity-latest.json for reports")
+    for name in ("frameworks", "tasks", "seed"):
+        add_setting(parity, name)
+    add_setting(parity, "timeout_s", default=PARITY_TIMEOUT_S, help="seconds per framework and task")
+    add_python(parity)
+    add_out(parity, help="results folder; the table is kept there as parity-latest.json for reports")
 
     report = commands.add_parser("report", help="rebuild a report from stored results (several runs combine)")
     report.add_argument("runs", nargs="+", metavar="RUN", help="a run id under --out, or a run folder")
     report.add_argument("--format", choices=REPORT_FORMATS, default="html",
                         help="html (default: the interactive page), md (GitHub) or csv (spreadsheets)")
-    _report_paths(report)
+    add_report_paths(report)
 
     compare = commands.add_parser("compare", help="what changed from RUN_A to RUN_B: significant changes only")
     compare.add_argument("run_a", metavar="RUN_A", help="before: a run id under --out, or a run folder")
     compare.add_argument("run_b", metavar="RUN_B", help="after: a run id under --out, or a run folder")
     compare.add_argument("--format", choices=("html", "md"), default="html")
-    _report_paths(compare)
+    add_report_paths(compare)
     return parser
 
 
-def _report_paths(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: results)")
-    parser.add_argument("--reports", type=Path, default=Path("reports"), help="where reports go (default: reports)")
-    parser.add_argument("--output", "-o", type=Path, help="write to this file instead (default: in --reports)")
+def run_settings(args: argparse.Namespace) -> RunSettings:
+    """RunSettings from the parsed options; an option not given keeps its field's default."""
+    given = {name: value for name, value in vars(args).items() if name in SETTINGS and value not in (None, ())}
+    dataset = given.pop("datasets", None)
+    if given.get("repeats") == "auto":
+        given.update(repeats=AUTO_REPEATS_MAX, auto_repeats=True)
+    if _env_flag("BENCH_NO_DOWNLOAD"):
+        given["download"] = False
+    settings = RunSettings(**given)
+    return replace(settings, datasets=parse_datasets(dataset, settings.tasks)) if dataset else settings
 
 
 def cmd_list(args, console: Console) -> int:
@@ -186,14 +227,7 @@ def cmd_setup(args, console: Console) -> int:
 def cmd_run(args, console: Console) -> int:
     from bench import session
 
-    tasks = tuple(split_list(args.tasks)) or tuple(TASKS)
-    settings = RunSettings(
-        frameworks=tuple(split_list(args.frameworks)), tasks=tasks, device=args.device,
-        modes=tuple(split_list(args.modes)) or RunSettings.modes, profile=args.profile,
-        datasets=parse_datasets(args.dataset, tasks), epochs=args.epochs, batch_size=args.batch_size,
-        train_samples=args.train_samples, repeats=AUTO_REPEATS_MAX if args.repeats == "auto" else args.repeats,
-        auto_repeats=args.repeats == "auto", compile_cache=args.compile_cache, seed=args.seed, data_dir=args.data_dir,
-        timeout_s=args.timeout, download=not args.no_download and not _env_flag("BENCH_NO_DOWNLOAD"))
+    settings = run_settings(args)
     overrides = envs.parse_python_overrides(args.python, resolve_framework)
     if os.environ.get("BENCH_DATA"):
         datasets.require_folder("$BENCH_DATA", os.environ["BENCH_DATA"])
@@ -219,10 +253,9 @@ def cmd_run(args, console: Console) -> int:
 def cmd_parity(args, console: Console) -> int:
     from bench import parity, session
 
-    tasks = tuple(split_list(args.tasks)) or tuple(TASKS)
-    named = tuple(split_list(args.frameworks))
-    settings = RunSettings(frameworks=(parity.REFERENCE, *named) if named else (), tasks=tasks, seed=args.seed,
-                           timeout_s=args.timeout)
+    settings = run_settings(args)
+    if settings.frameworks:  # the ones named, compared against the reference
+        settings = replace(settings, frameworks=(parity.REFERENCE, *settings.frameworks))
     overrides = envs.parse_python_overrides(args.python, resolve_framework)
     _require_writable("--out", args.out)
     interpreters = session.available_frameworks(settings, overrides, console.print)
@@ -233,7 +266,7 @@ def cmd_parity(args, console: Console) -> int:
                         f"largest relative difference allowed: {limits}")
     for column in ("framework", "task", "loss", "kernels", "biases", "parameters", "result"):
         table.add_column(column)
-    rows = parity.run_parity(interpreters, tasks, args.seed, args.timeout,
+    rows = parity.run_parity(interpreters, settings.tasks, settings.seed, settings.timeout_s,
                              on_row=lambda row: console.print(escape(f"{row.framework} {row.task}: {row.status}")))
     for row in rows:
         style = "green" if row.status == "pass" else "bold red"
@@ -247,7 +280,7 @@ def cmd_parity(args, console: Console) -> int:
     from bench.report import parity_file
 
     saved = parity_file.save(args.out, rows, reference=parity.REFERENCE, steps=parity.PARITY_STEPS,
-                             tolerances=parity.TOLERANCES, seed=args.seed)
+                             tolerances=parity.TOLERANCES, seed=settings.seed)
     console.print(escape(f"parity table: {saved} (shown by `bench report`)"), highlight=False)
     return 0 if all(row.status == "pass" for row in rows) else 1
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from bench.datasets import DATASET_NAMES, require_folder
-from bench.registry import resolve_framework
+from bench.registry import FRAMEWORKS, resolve_framework
 from frameworks.errors import UserError
 from frameworks.spec import PROFILES, TASKS
 
@@ -16,6 +16,8 @@ COMPILE_CACHES = ("cold", "warm")
 AUTO_REPEATS_MIN, AUTO_REPEATS_MAX = 3, 10
 #: --repeats auto stops once every cell's 95 % interval for training speed is within this fraction of its median
 AUTO_REPEATS_PRECISION = 0.05
+#: `bench parity --timeout` default: seconds per framework and task (a few steps, not a whole cell)
+PARITY_TIMEOUT_S = 600.0
 
 
 def split_list(value: str | None) -> list[str]:
@@ -49,24 +51,49 @@ def _positive(name: str, value: int | None, allow_zero: bool = False) -> None:
         raise UserError(f"{name} must be a positive whole number. Received: {value}")
 
 
+def _option(flag: str, help: str, **argparse_extra) -> dict:
+    """A field's command-line option: its flag and help (the CLI adds the default, read from the field)."""
+    return {"flag": flag, "help": help, **argparse_extra}
+
+
 @dataclass
 class RunSettings:
-    frameworks: tuple[str, ...] = ()  # empty: every framework whose environment is available
-    tasks: tuple[str, ...] = tuple(TASKS)
-    device: str = "cpu"
-    modes: tuple[str, ...] = ("native",)
-    profile: str = "quick"
-    datasets: dict[str, str] = field(default_factory=dict)  # task -> dataset chosen by the user
-    epochs: int | None = None
-    batch_size: int | None = None
-    train_samples: int | None = None
-    repeats: int = 1  # with auto_repeats: the cap
+    """What one `bench run` runs. Each field's default is the command line's, and its metadata holds its option:
+    `flag`, `help` and any argparse extras (`choices`, `metavar`); bench.cli builds `bench run` from them."""
+    frameworks: tuple[str, ...] = field(default=(), metadata=_option(  # empty: every framework set up
+        "--frameworks", f"comma-separated; default: every one set up ({', '.join(FRAMEWORKS)})"))
+    tasks: tuple[str, ...] = field(default=tuple(TASKS), metadata=_option("--tasks", "comma-separated"))
+    device: str = field(default="cpu", metadata=_option(
+        "--device", "where cells run; auto: cuda when an NVIDIA GPU is found, else cpu", choices=DEVICES))
+    modes: tuple[str, ...] = field(default=("native",), metadata=_option(
+        "--mode", f"comma-separated modes ({', '.join(MODES)}); native: each framework trained the way its own "
+                  "docs recommend for speed; eager: op by op, for debugging; compiled: its graph compiler"))
+    profile: str = field(default="quick", metadata=_option(
+        "--profile", "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()), choices=PROFILES))
+    datasets: dict[str, str] = field(default_factory=dict, metadata=_option(  # task -> dataset chosen by the user
+        "--dataset", f"NAME or TASK=NAME, comma-separated ({', '.join(DATASET_NAMES)}); default per task: "
+                     + ", ".join(f"{t.name}={t.default_dataset}" for t in TASKS.values())))
+    epochs: int | None = field(default=None, metadata=_option("--epochs", "default: the profile's, per task"))
+    batch_size: int | None = field(default=None, metadata=_option(
+        "--batch-size", "default: the task's (" + ", ".join(f"{t.name} {t.batch_size}" for t in TASKS.values())
+                        + ")"))
+    train_samples: int | None = field(default=None, metadata=_option(
+        "--train-samples", "a seeded sample of N training samples, every class in proportion; default: the "
+                           "profile's, per task", metavar="N"))
+    repeats: int = field(default=1, metadata=_option(  # with auto_repeats: the cap
+        "--repeats", f"each cell again in a fresh process; auto: at least {AUTO_REPEATS_MIN}, then more until each "
+                     f"cell's training-speed interval is within ±{AUTO_REPEATS_PRECISION:.0%} (at most "
+                     f"{AUTO_REPEATS_MAX})", metavar="{N,auto}"))
     auto_repeats: bool = False  # repeat until every cell's interval is narrow (AUTO_REPEATS_PRECISION) or the cap
-    seed: int = 0
-    data_dir: str | None = None
-    timeout_s: float = 1800.0
-    download: bool = True
-    compile_cache: str = "cold"
+    seed: int = field(default=0, metadata=_option("--seed", "initial weights, batch order, dropout"))
+    data_dir: str | None = field(default=None, metadata=_option(
+        "--data-dir", "folder holding the datasets (also: $BENCH_DATA)", metavar="DIR"))
+    timeout_s: float = field(default=1800.0, metadata=_option("--timeout", "seconds per cell", metavar="SECONDS"))
+    download: bool = field(default=True, metadata=_option(
+        "--no-download", "never download a dataset (also: $BENCH_NO_DOWNLOAD=1)"))
+    compile_cache: str = field(default="cold", metadata=_option(
+        "--compile-cache", "cold: every cell compiles from an empty cache; warm: keep torch.compile's, JAX's caches "
+                           "per framework across cells and runs", choices=COMPILE_CACHES))
 
     def __post_init__(self):
         self.frameworks = tuple(dict.fromkeys(resolve_framework(name).name for name in self.frameworks))
@@ -78,17 +105,17 @@ class RunSettings:
         if not self.tasks or not self.modes:
             raise UserError("at least one task and one mode are needed")
         for name in ("epochs", "batch_size", "train_samples", "repeats"):
-            _positive(f"--{name.replace('_', '-')}", getattr(self, name))
-        _positive("--seed", self.seed, allow_zero=True)
+            _positive(flag(name), getattr(self, name))
+        _positive(flag("seed"), self.seed, allow_zero=True)
         if self.data_dir is not None:
-            require_folder("--data-dir", self.data_dir)
+            require_folder(flag("data_dir"), self.data_dir)
         if not self.timeout_s > 0:
-            raise UserError(f"--timeout must be a positive number of seconds. Received: {self.timeout_s}")
+            raise UserError(f"{flag('timeout_s')} must be a positive number of seconds. Received: {self.timeout_s}")
         for task in self.tasks:
             if self.batch_size_for(task) * 2 > self.train_samples_for(task):
                 raise UserError(f"{task}: {self.train_samples_for(task)} training samples make fewer than 2 "
-                                f"batches of {self.batch_size_for(task)}; raise --train-samples or lower "
-                                f"--batch-size")
+                                f"batches of {self.batch_size_for(task)}; raise {flag('train_samples')} or lower "
+                                f"{flag('batch_size')}")
 
     def epochs_for(self, task: str) -> int:
         return self.epochs or PROFILES[self.profile].epochs[task]
@@ -110,3 +137,8 @@ class RunSettings:
     @classmethod
     def from_dict(cls, values: dict) -> "RunSettings":
         return cls(**values)
+
+
+def flag(name: str) -> str:
+    """RunSettings field NAME's command-line flag, as errors name it: flag("timeout_s") == "--timeout"."""
+    return RunSettings.__dataclass_fields__[name].metadata["flag"]

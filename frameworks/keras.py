@@ -298,8 +298,10 @@ class KerasAdapter(Adapter):
     def synchronize(self) -> None:
         if BACKEND == "jax":  # JAX dispatches asynchronously, even on CPU: the loss can be ready before the update
             import jax
-            if self.fitting and hasattr(self.model, "_jax_state"):  # inside fit, the state lives there (see docs)
-                jax.block_until_ready(self.model._jax_state)
+            if self.fitting and getattr(self.model, "_jax_state", None):  # inside fit, the state lives there
+                # Keras tracks the dict and its lists as its own containers, which JAX does not see into (it would
+                # return at once, the steps still queued): wait on the arrays themselves.
+                jax.block_until_ready([array for arrays in self.model._jax_state.values() for array in arrays])
             else:
                 state = self.model.variables + self.model.optimizer.variables
                 jax.block_until_ready([variable.value for variable in state])

@@ -1,4 +1,5 @@
-"""Shared helpers: run the real CLI in a subprocess, and write small datasets in the official formats."""
+"""Shared helpers: run the real CLI in a subprocess, write small datasets in the official formats, and the one smoke
+run of every framework that several test files read."""
 from __future__ import annotations
 
 import gzip
@@ -60,3 +61,36 @@ def cells(results: Path) -> list[dict]:
 @pytest.fixture
 def mnist_folder(tmp_path) -> Path:
     return make_mnist_folder(tmp_path / "data" / "mnist")
+
+
+#: The smoke run's cells: each framework once per mode, both tasks covered. The MLP is cheap to compile, so it takes
+#: eager and compiled; the CNN runs native, the mode a default run compares. `scripts/test --all` adds every mode
+#: on both tasks (tests/test_frameworks.py, marked slow).
+SMOKE_RUNS = (("cifar_cnn", "native"), ("mnist_mlp", "eager,compiled"))
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> dict:
+    """Every framework whose environment is set up, through `bench run --profile smoke` on synthetic data: two runs
+    (SMOKE_RUNS), their records by framework and their terminal output."""
+    from bench import envs
+    from bench.registry import FRAMEWORKS
+
+    ready = [name for name, framework in FRAMEWORKS.items() if envs.managed_python(framework) is not None]
+    folder = tmp_path_factory.mktemp("smoke")
+    outputs = []
+    for task, modes in SMOKE_RUNS:
+        completed = bench("run", "--frameworks", ",".join(ready), "--profile", "smoke", "--dataset", "synthetic",
+                          "--tasks", task, "--mode", modes, cwd=folder, timeout=1800)
+        assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr
+        outputs.append(completed.stdout)
+    records: dict[str, list[dict]] = {}
+    for record in cells(folder / "results"):
+        records.setdefault(record["framework"], []).append(record)
+    return {"records": records, "stdout": "\n".join(outputs), "results": folder / "results"}
+
+
+def slow(test):
+    """The exhaustive matrix: run by `scripts/test --all` (BENCH_TEST_ALL=1), skipped otherwise, saying so."""
+    return pytest.mark.skipif(not os.environ.get("BENCH_TEST_ALL"),
+                              reason="the exhaustive matrix: `scripts/test --all` runs it")(test)

@@ -19,7 +19,7 @@ import pytest
 
 from rich.console import Console
 
-from bench import aggregate, display
+from bench import aggregate, catalogue, display
 from bench.registry import FRAMEWORKS
 from bench.report import choose, content, parity_file, rosetta
 from bench.results import SCHEMA_PATH, SCHEMA_VERSION, RunStore
@@ -269,7 +269,7 @@ def test_markdown_and_csv_carry_the_same_content(choice_run):
     paddle = next(row for row in rows if row["framework"] == "paddle")
     assert paddle["status"] == "failed" and paddle["train_samples_per_s"] == "" and paddle["rank_default_weights"] == ""
     pytorch = next(row for row in rows if row["framework"] == "pytorch" and row["task"] == "mnist_mlp")
-    assert float(pytorch["peak_host_memory_bytes"]) == 500 * MIB and pytorch["rank_default_weights"] == "1"
+    assert float(pytorch["peak_host_tree_bytes"]) == 500 * MIB and pytorch["rank_default_weights"] == "1"
     assert "fastest to train" in pytorch["leads"]
 
 
@@ -436,8 +436,7 @@ def test_rankings_from_fewer_than_three_repeats_are_provisional(tmp_path):
 def test_contended_group_is_flagged_and_never_leads(tmp_path):
     records = [record("pytorch", speed=30_000, latency_ms=0.2, contended=True), record("tensorflow", speed=20_000),
                record("mxnet", speed=10_000)]
-    train = next(criterion for criterion in aggregate.CRITERIA if criterion.field == "train_samples_per_s")
-    lead = aggregate.leaders(aggregate.group(records), train)
+    lead = aggregate.leaders(aggregate.group(records), catalogue.TRAIN_SPEED)
     assert lead.leader.framework == "tensorflow" and "pytorch" not in [g.framework for g in lead.tied]
     page, _ = report_page(write_run(tmp_path / "results", "run-c", records))
     text = " ".join(re.sub(r"<[^>]+>", " ", page).split())

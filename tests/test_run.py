@@ -16,11 +16,9 @@ from conftest import FASHION, REPO, bench, cells
 SMOKE = ["--frameworks", "pytorch", "--profile", "smoke"]
 
 
-def test_smoke_synthetic_writes_two_ok_cells(tmp_path):
-    completed = bench("run", *SMOKE, "--tasks", "mnist_mlp,cifar_cnn", "--dataset", "synthetic", cwd=tmp_path)
-    assert completed.returncode == 0, completed.stderr
-    records = cells(tmp_path / "results")
-    assert [r["status"] for r in records] == ["ok", "ok"], [r["reason"] for r in records]
+def test_smoke_synthetic_cells_are_ok_and_say_synthetic(smoke_run):
+    records = smoke_run["records"]["pytorch"]
+    assert [r["status"] for r in records] == ["ok"] * 3, [r["reason"] for r in records]
     for record in records:
         metrics = record["metrics"]
         assert record["synthetic_data"] and metrics["test_accuracy"] is None  # no accuracy on synthetic data
@@ -28,8 +26,8 @@ def test_smoke_synthetic_writes_two_ok_cells(tmp_path):
         assert metrics["peak_host_rss_bytes"] > 10 * 2**20
         assert metrics["peak_gpu_allocated_bytes"] is None and "no GPU" in metrics["peak_gpu_reason"]
         assert record["framework_version"].startswith("2.")
-    assert "SYNTHETIC" in completed.stdout
-    manifest = json.loads(next((tmp_path / "results").glob("*/manifest.json")).read_text())
+    assert "SYNTHETIC" in smoke_run["stdout"]
+    manifest = json.loads(next(smoke_run["results"].glob("*/manifest.json")).read_text())
     assert manifest["spec_version"] and manifest["machine"]["cpu_cores"] >= 1
     assert manifest["frameworks"]["pytorch"]["version"].startswith("2.")
 
@@ -154,16 +152,16 @@ def test_a_busy_neighbour_flags_the_cell_and_a_quiet_machine_does_not(tmp_path):
     assert "the machine is busy" in busy.stdout and "measured under contention" in busy.stdout
 
 
-def test_compile_caches_are_cold_and_per_cell_unless_warm_is_asked(tmp_path):
+def test_compile_caches_are_cold_and_per_cell_unless_warm_is_asked(tmp_path, smoke_run):
     """torch.compile's on-disk cache: an empty folder of the cell by default, the user cache with --compile-cache
     warm; the record says which."""
-    run = ("run", *SMOKE, "--tasks", "mnist_mlp", "--dataset", "synthetic", "--mode", "compiled")
-    cold = bench(*run, "--out", "cold", cwd=tmp_path)
+    [cold_record] = [r for r in smoke_run["records"]["pytorch"] if r["mode"] == "compiled"]
     python = str(envs.managed_python(FRAMEWORKS["pytorch"]))  # BENCH_CACHE below hides the managed environments
-    warm = bench(*run, "--out", "warm", "--compile-cache", "warm", "--python", f"pytorch={python}", cwd=tmp_path,
+    warm = bench("run", *SMOKE, "--tasks", "mnist_mlp", "--dataset", "synthetic", "--mode", "compiled", "--out",
+                 "warm", "--compile-cache", "warm", "--python", f"pytorch={python}", cwd=tmp_path,
                  env={"BENCH_CACHE": str(tmp_path / "cache")})
-    assert cold.returncode == 0 and warm.returncode == 0, cold.stderr + warm.stderr
-    [cold_record], [warm_record] = cells(tmp_path / "cold"), cells(tmp_path / "warm")
+    assert warm.returncode == 0, warm.stderr
+    [warm_record] = cells(tmp_path / "warm")
     assert cold_record["compile_cache"] == "cold" and warm_record["compile_cache"] == "warm"
     assert "bench-cell-" in cold_record["framework_settings"]["inductor_cache_dir"]
     assert warm_record["framework_settings"]["inductor_cache_dir"].startswith(str(tmp_path / "cache"))

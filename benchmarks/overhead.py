@@ -27,7 +27,7 @@ from bench import envs, stats
 from bench.registry import FRAMEWORKS, SOURCE_ROOT, resolve_framework
 from bench.runner import child_environment
 from bench.settings import split_list
-from frameworks import loop
+from frameworks import clock
 from frameworks.errors import UserError
 
 LIMIT_PERCENT = 3.0
@@ -57,8 +57,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--frameworks", help=f"comma-separated; default: every one set up ({', '.join(FRAMEWORKS)})")
     parser.add_argument("--rounds", type=_whole_number(1), default=30,
                         help="harness/hand pairs per framework, alternating which goes first (default 30)")
-    parser.add_argument("--steps", type=_whole_number(loop.WARMUP_STEPS), default=60,
-                        help=f"timed steps per side and round, after {loop.WARMUP_STEPS} warm-up steps (default 60)")
+    parser.add_argument("--steps", type=_whole_number(clock.WARMUP_STEPS), default=60,
+                        help=f"timed steps per side and round, after {clock.WARMUP_STEPS} warm-up steps (default 60)")
     parser.add_argument("--out", help="JSON figures (default results/overhead-<UTC timestamp>.json)")
     args = parser.parse_args(argv)
     args.frameworks = [resolve_framework(name).name for name in split_list(args.frameworks)] or list(FRAMEWORKS)

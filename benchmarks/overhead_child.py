@@ -36,9 +36,9 @@ def _hand_module(adapter: str):
     return importlib.import_module(f"benchmarks.hand_loops.{adapter_module.rsplit('.', 1)[1]}")
 
 
-def measure(adapter: str, rounds: int, steps: int, seed: int) -> dict:
-    adapter_class = load_adapter(adapter)
-    hand_module = _hand_module(adapter)
+def measure(adapter_path: str, rounds: int, steps: int, seed: int) -> dict:
+    adapter_class = load_adapter(adapter_path)
+    hand_module = _hand_module(adapter_path)
     batch_size = TASK.batch_size
     train_samples = (steps + clock.WARMUP_STEPS) * batch_size
     found = data.synthetic(TASK, seed, train_samples, TEST_SAMPLES)
@@ -67,7 +67,7 @@ def measure(adapter: str, rounds: int, steps: int, seed: int) -> dict:
         order = ("harness", "hand") if round_index % 2 == 0 else ("hand", "harness")
         for side in order:
             figures[side].append((harness if side == "harness" else hand_loop)())
-    return {"framework": framework_name, "framework_version": adapter_class.framework_version(),
+    return {"adapter": adapter_path, "framework_version": adapter_class.framework_version(),
             "hand_loop": hand_module.__name__, "steady_steps": len(batches) - warmup, "warmup_steps": warmup,
             "batch_size": batch_size, "window_steps": clock.WINDOW_STEPS,
             "harness_rounds_samples_per_s": figures["harness"], "hand_rounds_samples_per_s": figures["hand"]}

@@ -14,7 +14,6 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from frameworks.clock import WARMUP_STEPS  # noqa: F401  (the clock's; benchmarks/overhead.py reads it here)
 from frameworks.clock import StepClock, Stopwatch, Timer, TrainTiming, warmup_steps
 from frameworks.contract import Adapter
 

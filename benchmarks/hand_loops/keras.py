@@ -30,7 +30,8 @@ class _WindowClock(keras.callbacks.Callback):
         if batch >= self.first and (batch - self.first) % self.window == 0:
             if keras.backend.backend() == "jax":  # asynchronous dispatch: wait for the previous step's state
                 import jax
-                jax.block_until_ready(self.model._jax_state)  # fit keeps its state there between steps
+                state = self.model._jax_state  # fit keeps its state there between steps, in Keras's own containers,
+                jax.block_until_ready([array for arrays in state.values() for array in arrays])  # opaque to JAX
             self.times.append(time.perf_counter())
 
 

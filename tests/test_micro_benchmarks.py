@@ -1,6 +1,8 @@
 """pytest-benchmark micro-benchmarks of the harness's own hot paths: what it does outside the framework must
 cost next to nothing. Compare runs with `scripts/test tests/test_micro_benchmarks.py --benchmark-autosave`
 then `--benchmark-compare`. Each also checks the result it timed."""
+import json
+
 import numpy as np
 
 from bench import aggregate
@@ -56,3 +58,19 @@ def test_load_and_rank_a_run(benchmark, tmp_path):
                    for row in load_cells([str(store.folder)]).to_dict("records")]
         return aggregate.headline(aggregate.group(records))
     assert benchmark(load_and_rank)[0].startswith("fastest to train: fw6 eager")
+
+
+def test_the_overhead_benchmark_runs_both_sides(tmp_path):
+    """benchmarks/overhead.py, the committed check that the harness is not what is measured, still runs: one short
+    round of PyTorch through the harness and through its hand loop, each side with a figure."""
+    from bench import envs
+    from bench.registry import FRAMEWORKS
+    from benchmarks import overhead
+
+    if envs.managed_python(FRAMEWORKS["pytorch"]) is None:
+        import pytest
+        pytest.skip("pytorch: run `bench setup pytorch` first")
+    overhead.main(["--frameworks", "pytorch", "--rounds", "2", "--steps", "20", "--out", str(tmp_path / "o.json")])
+    [row] = json.loads((tmp_path / "o.json").read_text())["frameworks"]
+    assert "error" not in row, row.get("error")
+    assert min(row["harness_rounds_samples_per_s"] + row["hand_rounds_samples_per_s"]) > 0

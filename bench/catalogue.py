@@ -27,6 +27,9 @@ MIB = 2**20
 #: benchmarks/noise.py measures them apart.
 PEAK_MEMORY_NOISE = 0.05
 STARTUP_NOISE = 0.40
+#: Not yet measured on a machine with energy counters (this one has none): assumed as twice peak memory's until
+#: benchmarks/noise.py measures it there; with repeats, comparisons use their own variation.
+ENERGY_NOISE = 0.10
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,12 @@ FIRST_STEP = Metric("first_step_s", "seconds of the first training step alone (t
                     unit="s", heading="first step s", higher_is_better=False, noise=STARTUP_NOISE,
                     criterion="quickest first step (compile)")
 
+TRAIN_ENERGY = Metric("train_energy_j_per_sample", "energy the device drew per training sample over the training "
+                      "phase (warm-up and compilation in, evaluation out), joules: the whole device's counter "
+                      "(energy_source); null where it has none", unit="J", heading="train J/sample",
+                      higher_is_better=False, noise=ENERGY_NOISE, reason="energy_reason",
+                      criterion="least energy to train", required=False)
+
 # Shown beside them, not ranked.
 TIME_TO_ACCURACY = Metric("time_to_accuracy_s", "time to accuracy: training wall-clock (evaluation excluded) "
                           "until the end of the first epoch reaching the spec's target; null: see the reason", unit="s", heading="to target s", format=",.1f",
@@ -105,6 +114,9 @@ INFERENCE_SPEED = Metric("inference_samples_per_s", "test-set samples per second
                          unit="samples/s", heading="infer samples/s", format=",.0f")
 LATENCY_P99 = Metric("latency_batch1_ms_p99", "99th percentile, milliseconds", unit="ms",
                      samples="latency_batch1_ms_samples", summary="p99")
+INFERENCE_ENERGY = Metric("inference_energy_j_per_1000", "energy the device drew per 1,000 single-sample "
+                          "predictions (the latency phase), joules", unit="J", heading="J/1,000 inferences",
+                          reason="energy_reason", required=False)
 PROCESS_MEMORY = Metric("peak_host_rss_bytes", "peak resident set size of the cell's process (kernel high-water "
                         "mark), bytes", type="integer", unit="MiB", format=",.0f", scale=MIB)
 
@@ -162,19 +174,27 @@ CATALOGUE: tuple[Metric, ...] = (
            "CPU, 8192 on GPU), FLOP/s; shown, not the peak utilisation is measured against"),
     Metric("device_peak_source", "how device_peak_flops_per_s was obtained: theoretical from cores x clock x "
            "vector width, or a GPU data sheet", type="string"),
+    TRAIN_ENERGY,
+    INFERENCE_ENERGY,
+    Metric("energy_source", "the counter energy was read from: NVML's total energy of the GPU, or RAPL's CPU "
+           "package domains", type="string", required=False),
+    Metric(TRAIN_ENERGY.reason, "why the energy figures are null", type="string", required=False),
 )
 BY_NAME: dict[str, Metric] = {metric.name: metric for metric in CATALOGUE}
 
 #: What frameworks are ranked on (every metric with a `criterion`), in the headline's order.
-CRITERIA = (TRAIN_SPEED, LATENCY, ACCURACY, HOST_MEMORY, GPU_MEMORY, LAUNCH, FIRST_STEP)
+CRITERIA = (TRAIN_SPEED, LATENCY, ACCURACY, HOST_MEMORY, GPU_MEMORY, LAUNCH, FIRST_STEP, TRAIN_ENERGY)
 
 #: The report's leaderboard columns after framework and status, in order.
-LEADERBOARD = (ACCURACY, TRAIN_SPEED, LATENCY, HOST_MEMORY, GPU_MEMORY, LAUNCH, FIRST_STEP, TIME_TO_ACCURACY)
+LEADERBOARD = (ACCURACY, TRAIN_SPEED, LATENCY, HOST_MEMORY, GPU_MEMORY, LAUNCH, FIRST_STEP, TIME_TO_ACCURACY,
+               TRAIN_ENERGY, INFERENCE_ENERGY)
+#: Leaderboard columns shown only where some framework of the setting measured them (a device without counters).
+WHERE_MEASURED = (TRAIN_ENERGY, INFERENCE_ENERGY)
 #: The terminal's summary columns, in order.
 TERMINAL = (ACCURACY, TRAIN_SPEED, FIRST_STEP, INFERENCE_SPEED, LATENCY, HOST_MEMORY)
 #: The CSV's metric columns (raw numbers): the leaderboard's, the p99 and the time to the first step.
 SPREADSHEET = (ACCURACY, TRAIN_SPEED, LATENCY, LATENCY_P99, HOST_MEMORY, GPU_MEMORY, LAUNCH, FIRST_STEP,
-               BY_NAME["time_to_first_step_s"], TIME_TO_ACCURACY)
+               BY_NAME["time_to_first_step_s"], TIME_TO_ACCURACY, TRAIN_ENERGY, INFERENCE_ENERGY)
 
 
 def record_fields() -> list[str]:

@@ -1,5 +1,6 @@
 """Figures derived in the parent from what a cell's child measured (the child needs only NumPy): the throughput's
-confidence interval, latency percentiles, time-to-accuracy, FLOP/s and utilisation, and the sampled memory peaks.
+confidence interval, latency percentiles, time-to-accuracy, FLOP/s and utilisation, the sampled memory peaks, and
+energy per training sample and per 1,000 inferences.
 """
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ import numpy as np
 
 from bench import stats
 from bench.catalogue import CATALOGUE, TRAIN_SPEED
-from bench.sampler import MemoryPeaks
+from bench.sampler import Energy, MemoryPeaks
+from frameworks.loop import LATENCY_CALLS, LATENCY_WARMUP_CALLS
 from frameworks.spec import Task
 
 
 def derive(metrics: dict, epochs: list[dict], task: Task, dataset: str, memory: MemoryPeaks,
-           device_peak: tuple[float | None, str]) -> dict:
+           device_peak: tuple[float | None, str], energy: Energy, trained_samples: int) -> dict:
     """METRICS completed with every derived field (a new dict; the child's own fields are kept). `device_peak` is
-    the device's float32 peak FLOP/s and its source (bench.machine.device_peak): one figure for every framework."""
+    the device's float32 peak FLOP/s and its source (bench.machine.device_peak): one figure for every framework.
+    `trained_samples`: the samples the training phase stepped on (every epoch)."""
     derived = {**metrics, **summaries(metrics)}
     derived.update({
         "time_to_first_step_s": sum(metrics[phase] for phase in ("startup_s", "import_s", "build_s",
@@ -38,8 +41,25 @@ def derive(metrics: dict, epochs: list[dict], task: Task, dataset: str, memory: 
         "peak_gpu_nvml_bytes": memory.gpu_nvml_bytes,
         "gpu_nvml_baseline_bytes": memory.gpu_nvml_baseline_bytes,
         "peak_gpu_nvml_reason": memory.gpu_nvml_reason,
+        **energy_figures(energy, trained_samples),
     })
     return derived
+
+
+def energy_figures(energy: Energy, trained_samples: int) -> dict:
+    """Joules per training sample (the training phase: warm-up and compilation in, evaluation out) and per 1,000
+    single-sample predictions (the latency phase, its warm-up calls counted); null with the reason when the device
+    has no readable counter."""
+    phases = energy.joules_by_phase
+    if phases is None:
+        return {"train_energy_j_per_sample": None, "inference_energy_j_per_1000": None, "energy_source": None,
+                "energy_reason": energy.reason}
+    train, inference = phases.get("train"), phases.get("inference")
+    return {"train_energy_j_per_sample": train / trained_samples if train and trained_samples else None,
+            "inference_energy_j_per_1000": 1000 * inference / (LATENCY_CALLS + LATENCY_WARMUP_CALLS)
+            if inference else None,
+            "energy_source": energy.source, "energy_reason": None if train and inference else
+            "the counter did not move during the phase (too short for its resolution)"}
 
 
 def summaries(metrics: dict) -> dict:

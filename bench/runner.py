@@ -26,7 +26,7 @@ from bench.datasets import cache_root
 from bench.envs import Interpreter
 from bench.registry import FRAMEWORKS, SOURCE_ROOT
 from bench.results import SCHEMA_VERSION, RunStore
-from bench.sampler import CellSampler, MemoryPeaks
+from bench.sampler import CellSampler, Energy, MemoryPeaks
 from bench.settings import RunSettings
 from frameworks import lifeline
 from frameworks.protocol import CellConfig, parse_event
@@ -101,6 +101,7 @@ class ChildOutcome:
     log_tail: str
     memory: MemoryPeaks
     contention: dict | None  # other processes' use of the machine while the cell was timed (bench.sampler)
+    energy: Energy  # the device's joules per phase, from its own counter
     threads: int  # OMP_NUM_THREADS the child ran with
 
 
@@ -150,7 +151,8 @@ def run_child(config: CellConfig, python: str, log_path: Path, timeout_s: float,
         reason, signal_name = _failure_reason(process.returncode)
         document = {"status": "failed", "reason": reason + (f"; last log line: {tail[-1]}" if tail else "")}
     return ChildOutcome(document, process.returncode, signal_name, wall, started_at, _now(), "\n".join(tail),
-                        sampler.peaks(), sampler.contention(), int(environment["OMP_NUM_THREADS"]))
+                        sampler.peaks(), sampler.contention(), sampler.energies(),
+                        int(environment["OMP_NUM_THREADS"]))
 
 
 def _identity(cell: Cell, settings: RunSettings, store: RunStore, interpreter: Interpreter) -> dict:
@@ -202,7 +204,10 @@ def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: In
     if document.get("status") == "ok":
         document = {**document, "metrics": metrics.derive(document["metrics"], document["epochs_detail"],
                                                           TASKS[cell.task], cell.dataset, outcome.memory,
-                                                          machine.device_peak(cell.device))}
+                                                          machine.device_peak(cell.device), outcome.energy,
+                                                          trained_samples=config.epochs * (
+                                                              document["train_samples"] // config.batch_size)
+                                                          * config.batch_size)}
     record = {
         **_identity(cell, settings, store, interpreter),
         "exit_code": outcome.exit_code, "signal": outcome.signal, "wall_time_s": outcome.wall_time_s,

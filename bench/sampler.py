@@ -15,6 +15,8 @@ cell's tree and this harness process (system-wide busy time, from /proc/stat via
 the time the hypervisor gave this machine's CPUs to others (steal), in cores: CPU seconds per second of wall
 time. On a GPU, any other process holding the device is listed. Above CONTENTION_THRESHOLD_CORES the cell is
 flagged: its speed was measured on a busy machine.
+
+Energy: the device's own counter (bench.energy), read every tick and at each phase change, summed per phase.
 """
 from __future__ import annotations
 
@@ -25,11 +27,13 @@ from dataclasses import dataclass, field
 
 import psutil
 
+from bench.energy import EnergyMeter
+
 SAMPLE_INTERVAL_S = 0.05
 PSS_INTERVAL_S = 0.25
 PSS_NEAR_PEAK = 0.97  # read PSS when the tree's RSS is at least this fraction of its peak so far
 EXCLUDED_PHASES = ("peak_matmul",)
-TIMED_PHASES = ("train", "inference")
+TIMED_PHASES = ("train", "eval", "inference")
 #: Other processes' CPU use above which a cell is flagged as measured under contention: a quarter of one core on
 #: average. Idle, this machine's background (daemons, the harness's own sampling excluded) stays under 0.05
 #: cores; one CPU-bound neighbour adds about 1 (README, "Contention").
@@ -43,6 +47,13 @@ class MemoryPeaks:
     gpu_nvml_bytes: int | None  # peak minus the idle-context baseline
     gpu_nvml_baseline_bytes: int | None
     gpu_nvml_reason: str | None  # why the GPU figures are null
+
+
+@dataclass
+class Energy:
+    joules_by_phase: dict[str, float] | None  # the device's joules during each phase; None: no counter
+    source: str | None  # what was read
+    reason: str | None  # why there is no figure
 
 
 @dataclass
@@ -73,6 +84,9 @@ class CellSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._nvml, self.gpu_reason = _open_nvml() if gpu else (None, "no GPU used (device cpu)")
+        self.energy = EnergyMeter("cuda" if gpu else "cpu", self._nvml)
+        self.joules_by_phase: dict[str, float] = {}
+        self._energy_lock, self._energy_mark = threading.Lock(), 0.0
         self.load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
     def __enter__(self) -> "CellSampler":
@@ -83,8 +97,18 @@ class CellSampler:
         self._stop.set()
         self._thread.join(timeout=5)
         self._close_window()
+        self._account_energy()
+
+    def _account_energy(self) -> None:
+        """The joules since the last phase change go to the phase that is ending."""
+        with self._energy_lock:
+            total = self.energy.update()
+            if total is not None:
+                self.joules_by_phase[self.phase] = self.joules_by_phase.get(self.phase, 0.0) + total - self._energy_mark
+                self._energy_mark = total
 
     def set_phase(self, name: str) -> None:
+        self._account_energy()
         if name in TIMED_PHASES and self.window is None:
             self._open_window()
         elif name not in TIMED_PHASES:
@@ -115,6 +139,8 @@ class CellSampler:
             phase, window = self.phase, self.window
             if phase in EXCLUDED_PHASES:
                 continue
+            with self._energy_lock:
+                self.energy.update()  # often enough that a counter's wrap is seen
             processes = _tree(self.pid)
             if window is not None:
                 window.tree_last = {**window.tree_last, **_tree_cpu(self.pid, processes)}
@@ -154,6 +180,11 @@ class CellSampler:
                 gpu_peak = max(0, self.gpu_peak - self.gpu_baseline)
         return MemoryPeaks(self.host_peak, self.host_kind if self.host_peak else None, gpu_peak,
                            self.gpu_baseline if gpu_peak is not None else None, reason)
+
+    def energies(self) -> Energy:
+        if self.energy.reason:
+            return Energy(None, None, self.energy.reason)
+        return Energy(dict(self.joules_by_phase), self.energy.source, None)
 
     def contention(self) -> dict | None:
         """Other processes' CPU use while the cell was timed, and the verdict; None if it never reached training."""

@@ -97,7 +97,9 @@ def run_training(adapter: Adapter, train: tuple[np.ndarray, np.ndarray], test: t
         del epoch_x, epoch_y
         clock.finish()
         result.train_s += clock.train_s
+        emit("phase", name="eval")  # the parent's meters (energy) tell training from evaluation
         evaluation = evaluate(adapter, *test, timer=timer)
+        emit("phase", name="train")
         result.eval_s += evaluation.seconds
         record = {"epoch": epoch + 1,
                   "train_loss": float(np.mean(clock.losses)) if clock.losses else epoch_loss,
@@ -113,8 +115,10 @@ def run_training(adapter: Adapter, train: tuple[np.ndarray, np.ndarray], test: t
     result.test_accuracy, result.test_loss = last["test_accuracy"], last["test_loss"]
     # Inference throughput: the last evaluation's warm batches; a test set of one batch (and a ragged last batch,
     # a new shape) gives none, and then a second pass, warm, is timed whole.
-    result.inference_samples_per_s = evaluation.warm_samples_per_s or len(test[0]) / evaluate(
-        adapter, *test, timer=timer).seconds
+    result.inference_samples_per_s = evaluation.warm_samples_per_s
+    if result.inference_samples_per_s is None:
+        emit("phase", name="eval")
+        result.inference_samples_per_s = len(test[0]) / evaluate(adapter, *test, timer=timer).seconds
     return result
 
 

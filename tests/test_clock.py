@@ -177,7 +177,9 @@ def test_run_training_follows_epoch_order_and_fills_the_record():
     assert result.test_accuracy == 1.0 and result.warmup_steps == 3
     # epoch 1: windows of the first step, steps 2-3, then 4-7; epoch 2 is all steady: one window of 7 steps
     assert result.window_samples_per_s == pytest.approx([4 * BATCH / 0.004, 7 * BATCH / 0.007])
-    assert [event for event, _ in events] == ["epoch", "epoch"]
+    assert [event for event, _ in events if event == "epoch"] == ["epoch", "epoch"]
+    phases = [fields["name"] for event, fields in events if event == "phase"]
+    assert phases == ["eval", "train", "eval", "train", "eval"]  # evaluations told apart; the last, a warm pass
 
 
 def test_stopwatch_and_phase():

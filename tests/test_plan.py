@@ -12,7 +12,7 @@ from bench.envs import Interpreter
 from bench.registry import FRAMEWORKS, SHARED_GPU_ENVIRONMENT
 from bench.results import RunStore
 from bench.runner import ChildOutcome, child_environment, plan
-from bench.sampler import MemoryPeaks
+from bench.sampler import Energy, MemoryPeaks
 from bench.settings import MODES, RunSettings
 
 MANAGED = Interpreter("/managed/bin/python", "managed")
@@ -65,7 +65,8 @@ def test_session_records_unsupported_cell_without_a_process(tmp_path, monkeypatc
         started.append((config.framework, python))
         log_path.write_text("")
         return ChildOutcome({"status": "failed", "reason": "fake child"}, 1, None, 0.5, "t0", "t1", "",
-                            MemoryPeaks(None, None, None, None, "fake"), None, 1)
+                            MemoryPeaks(None, None, None, None, "fake"), None,
+                            Energy(None, None, "fake"), 1)
 
     monkeypatch.setattr(runner, "run_child", fake_run_child)
     monkeypatch.setattr(machine, "gpus", lambda: [{"name": "fake GPU"}])

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from bench import aggregate, metrics, results, session, stats
-from bench.sampler import MemoryPeaks
+from bench.sampler import Energy, MemoryPeaks
 from frameworks.spec import TASKS
 
 
@@ -68,14 +68,16 @@ def test_derived_fields_and_utilisation():
              "train_samples_per_s_windows": [float(v) for v in range(100, 110)],
              "latency_batch1_ms_samples": [float(v) for v in range(1, 101)], "matmul_flops_per_s": 6e10}
     derived = metrics.derive(child, [], TASKS["cifar_cnn"], "synthetic", MemoryPeaks(123, "pss", None, None, "cpu"),
-                             (1e11, "theoretical"))
+                             (1e11, "theoretical"), Energy({"train": 8.0, "inference": 0.42}, "RAPL", None), 800)
+    assert derived["train_energy_j_per_sample"] == 0.01 and derived["energy_source"] == "RAPL"
     assert derived["time_to_first_step_s"] == 4.0 and derived["launch_s"] == 2.5
     assert (derived["train_samples_per_s"], derived["train_samples_per_s_ci_low"]) == (104.5, 101)
     assert derived["latency_batch1_ms_p50"] == pytest.approx(50.5)
     assert derived["utilisation_percent"] == pytest.approx(373_585_920 * 104.5 / 1e11 * 100)
     assert derived["device_peak_source"] == "theoretical"  # the estimate stands: the cell's matmul was slower
     faster = metrics.derive({**child, "matmul_flops_per_s": 2e11}, [], TASKS["cifar_cnn"], "synthetic",
-                            MemoryPeaks(123, "pss", None, None, "cpu"), (1e11, "theoretical"))
+                            MemoryPeaks(123, "pss", None, None, "cpu"), (1e11, "theoretical"),
+                            Energy(None, None, "no counter"), 800)
     assert faster["device_peak_flops_per_s"] == 2e11  # a device that outran the estimate: its measured figure
     assert derived["peak_host_tree_bytes"] == 123 and derived["peak_host_tree_kind"] == "pss"
     assert derived["peak_gpu_nvml_bytes"] is None

@@ -1,16 +1,17 @@
-"""Choosing a framework: a weighted score over six criteria, computed here for the default ranking (what a page
+"""Choosing a framework: a weighted score over seven criteria, computed here for the default ranking (what a page
 without JavaScript shows) and recomputed by the page's script, with the same formula, as the reader moves the
 weights. The script only sums; every per-criterion score comes from here, so the two cannot disagree.
 
 Per criterion and setting, each framework scores between 0 and 1, continuously in its distance from the best:
-- speed, latency, memory, import time and first step, on a log scale: 1 - log10(ratio to the best) / 2, so twice
+- speed, latency, memory, import time, first step and energy, on a log scale: 1 - log10(ratio to the best) / 2, so twice
   as slow scores 0.85, ten times 0.5, a hundred times 0;
 - accuracy, in points: 1 - (best - value) / 0.10, so each percentage point below the best costs 0.1;
 - 0 when it has no value where others have one (not measured, or failed).
 A tie is shown, not scored: the ranking marks the leader and every framework `bench.aggregate.leaders` finds not
 significantly different from it, but the score stays the formula's. Lifting ties to 1 would put a cliff at the
 significance line, two nearly equal frameworks on either side of it scoring far apart.
-A criterion nobody measured in a setting (accuracy on synthetic data) is left out. The total is
+A criterion nobody measured in a setting (accuracy on synthetic data, energy on a device without counters) is left
+out. The total is
 sum(weight x score) / sum(weight) over the criteria left, shown from 0 to 100.
 The best is the best value among groups not measured under contention; a contended group is scored against it
 but listed after the others, flagged, without a rank. A ranking is provisional while a group in it has fewer than
@@ -22,7 +23,8 @@ import math
 from dataclasses import dataclass
 
 from bench import aggregate
-from bench.catalogue import ACCURACY, FIRST_STEP, GPU_MEMORY, HOST_MEMORY, LATENCY, LAUNCH, TRAIN_SPEED, Metric
+from bench.catalogue import (ACCURACY, FIRST_STEP, GPU_MEMORY, HOST_MEMORY, LATENCY, LAUNCH, TRAIN_ENERGY, TRAIN_SPEED,
+                             Metric)
 
 LOG_DECADES = 2.0  # a hundred times worse than the best scores 0
 ACCURACY_SPAN = 0.10  # ten percentage points below the best scores 0
@@ -38,7 +40,7 @@ class Choice:
 
 
 def choices(device: str) -> tuple[Choice, ...]:
-    """The six criteria; memory is the GPU's on a GPU and the host's otherwise. Startup is split in two, import
+    """The seven criteria; memory is the GPU's on a GPU and the host's otherwise. Startup is split in two, import
     (paid by every process) and the first step (tracing and compilation, paid once per model and shape)."""
     gpu = device == "cuda"
     return (Choice("train", "training speed", TRAIN_SPEED, "log", "train"),
@@ -47,7 +49,8 @@ def choices(device: str) -> tuple[Choice, ...]:
             Choice("memory", "GPU memory" if gpu else "memory", GPU_MEMORY if gpu else HOST_MEMORY, "log",
                    "GPU mem." if gpu else "memory"),
             Choice("import", "import time", LAUNCH, "log", "import"),
-            Choice("compile", "compile / first step", FIRST_STEP, "log", "1st step"))
+            Choice("compile", "compile / first step", FIRST_STEP, "log", "1st step"),
+            Choice("energy", "energy to train", TRAIN_ENERGY, "log", "energy"))
 
 
 CRITERION_KEYS = tuple(choice.key for choice in choices("cpu"))
@@ -55,11 +58,15 @@ CRITERION_KEYS = tuple(choice.key for choice in choices("cpu"))
 #: Weights from 0 to 5 per criterion, for common needs. "balanced", the default ranking, is led by training speed,
 #: then latency and accuracy; memory, import time and the first step count least.
 PRESETS: dict[str, dict[str, int]] = {
-    "balanced": {"train": 3, "inference": 2, "accuracy": 2, "memory": 1, "import": 1, "compile": 1},
-    "research prototyping": {"train": 3, "inference": 0, "accuracy": 2, "memory": 0, "import": 2, "compile": 3},
-    "production inference": {"train": 0, "inference": 5, "accuracy": 3, "memory": 2, "import": 1, "compile": 1},
-    "memory-constrained": {"train": 1, "inference": 1, "accuracy": 2, "memory": 5, "import": 0, "compile": 0},
-    "training at scale": {"train": 5, "inference": 0, "accuracy": 3, "memory": 1, "import": 0, "compile": 0},
+    "balanced": {"train": 3, "inference": 2, "accuracy": 2, "memory": 1, "import": 1, "compile": 1, "energy": 1},
+    "research prototyping": {"train": 3, "inference": 0, "accuracy": 2, "memory": 0, "import": 2, "compile": 3,
+                             "energy": 0},
+    "production inference": {"train": 0, "inference": 5, "accuracy": 3, "memory": 2, "import": 1, "compile": 1,
+                             "energy": 1},
+    "memory-constrained": {"train": 1, "inference": 1, "accuracy": 2, "memory": 5, "import": 0, "compile": 0,
+                           "energy": 0},
+    "training at scale": {"train": 5, "inference": 0, "accuracy": 3, "memory": 1, "import": 0, "compile": 0,
+                          "energy": 3},
 }
 DEFAULT_PRESET = "balanced"
 

@@ -85,8 +85,11 @@ class Setting:
 
     @property
     def columns(self) -> dict[str, tuple[str, str]]:
-        """The leaderboard's columns here: GPU memory only on a GPU."""
-        return {key: column for key, column in COLUMNS.items() if key != GPU_MEMORY.name or self.device == "cuda"}
+        """The leaderboard's columns here: GPU memory only on a GPU; energy only where a device had a counter."""
+        hidden = {GPU_MEMORY.name} if self.device != "cuda" else set()
+        hidden |= {metric.name for metric in catalogue.WHERE_MEASURED
+                   if not any(group.values(metric.name) for group in self.groups)}
+        return {key: column for key, column in COLUMNS.items() if key not in hidden}
 
 
 @dataclass

@@ -158,8 +158,11 @@ def run(settings: RunSettings, overrides: dict[str, str], results_root: Path, re
         note(f"{task}: dataset {choice['dataset']} — {where}")
     cells = plan(settings, interpreters, device, {task: c["dataset"] for task, c in chosen.items()})
     todo = [cell for cell in cells if not store.has_cell(cell.cell_id)]
-    note(f"run {store.run_id}: {len(todo)} of {len(cells)} cells to run"
-         + (f" at most (--repeats auto)" if settings.auto_repeats else "") + f"; results in {store.folder}")
+    unsupported = sum(cell.unsupported_reason is not None for cell in todo)
+    note(f"run {store.run_id}: {len(todo) - unsupported} of {len(cells)} cells to run"
+         + (f" at most (--repeats auto)" if settings.auto_repeats else "")
+         + (f", {unsupported} unsupported here (recorded without a process)" if unsupported else "")
+         + f"; results in {store.folder}")
     check_machine(note)
     settled: set[tuple] = set()
     with RunDisplay(console, len(todo)) as display:

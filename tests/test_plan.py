@@ -89,6 +89,7 @@ def test_session_records_unsupported_cell_without_a_process(tmp_path, monkeypatc
     assert "not run: pytorch's managed environment is a CPU build" in (store.folder / record["log_path"]).read_text()
     assert by_framework["tensorflow"]["gpu_policy"] == FRAMEWORKS["tensorflow"].gpu_policy
     assert "unsupported" in console.file.getvalue()
+    assert "cells to run, 1 unsupported here (recorded without a process)" in console.file.getvalue()
     RunStore(tmp_path, store.run_id).cells()  # every record reads back and validates against the schema
 
 

@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     setup = commands.add_parser("setup", help="build each framework's pinned environment (cached)")
     setup.add_argument("frameworks", nargs="*", help=f"default: all ({', '.join(FRAMEWORKS)})")
+    setup.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                       help="cpu (default): the CPU builds; cuda: the CUDA builds (frameworks/requirements/cuda/), "
+                            "after checking the NVIDIA driver can run them")
 
     run = commands.add_parser("run", help="run the benchmark matrix, one fresh process per cell")
     for name, spec in SETTINGS.items():
@@ -180,19 +183,21 @@ def run_settings(args: argparse.Namespace) -> RunSettings:
 
 
 def cmd_list(args, console: Console) -> int:
-    table = Table(title="Frameworks")
-    for column in ("framework", "available", "version", "environment", "why not"):
-        table.add_column(column)
-    for framework in FRAMEWORKS.values():
-        interpreter = envs.interpreter_for(framework, {})
-        if interpreter is None:
-            table.add_row(escape(framework.name), "[red]no[/]", "", str(envs.env_dir(framework)),
-                          escape(f"environment not built: run `bench setup {framework.name}`"))
-            continue
-        version, why_not = envs.probe(framework, interpreter.python)
-        table.add_row(escape(framework.name), "[green]yes[/]" if version else "[red]no[/]", version or "",
-                      interpreter.python, escape(why_not or ""))
-    console.print(table)
+    for device in ("cpu", "cuda"):  # the CPU and the CUDA environments, apart
+        table = Table(title=f"Frameworks: {device} environments")
+        for column in ("framework", "available", "version", "environment", "why not"):
+            table.add_column(column)
+        for framework in FRAMEWORKS.values():
+            interpreter = envs.interpreter_for(framework, {}, device)
+            if interpreter is None:
+                setup = f"bench setup{' --device cuda' if device == 'cuda' else ''} {framework.name}"
+                table.add_row(escape(framework.name), "[red]no[/]", "", str(envs.env_dir(framework, device)),
+                              escape(f"environment not built: run `{setup}`"))
+                continue
+            version, why_not = envs.probe(framework, interpreter.python, device=device)
+            table.add_row(escape(framework.name), "[green]yes[/]" if version else "[red]no[/]", version or "",
+                          interpreter.python, escape(why_not or ""))
+        console.print(table)
     tasks = Table(title="Tasks")
     for column in ("task", "network", "parameters", "optimizer", "batch", "datasets"):
         tasks.add_column(column)
@@ -214,13 +219,19 @@ def cmd_list(args, console: Console) -> int:
 
 def cmd_setup(args, console: Console) -> int:
     names = [resolve_framework(name).name for name in args.frameworks] or list(FRAMEWORKS)
+    device = args.device
+    if device == "cuda":
+        envs.require_cuda_driver([FRAMEWORKS[name] for name in names])
     for name in names:
         framework = FRAMEWORKS[name]
-        with console.status(f"{name}: building {envs.env_dir(framework)} from {framework.requirements.name}"):
-            interpreter = envs.build_env(framework, log=lambda line: None)
-        version, why_not = envs.probe(framework, interpreter.python)
-        console.print(escape(f"{name}: ") + (f"ready, {framework.distribution} {version} ({interpreter.python})"
-                                     if version else f"[red]built but does not import: {why_not}[/]"))
+        requirements = framework.requirements_for(device)
+        with console.status(f"{name}: building {envs.env_dir(framework, device)} from "
+                            f"{requirements.relative_to(requirements.parents[1])}"):
+            interpreter = envs.build_env(framework, log=lambda line: None, device=device)
+        version, why_not = envs.probe(framework, interpreter.python, device=device)
+        console.print(escape(f"{name}: ") + (f"ready, {framework.distribution_for(device)} {version} "
+                                             f"({interpreter.python})"
+                                             if version else f"[red]built but does not import: {why_not}[/]"))
     return 0
 
 

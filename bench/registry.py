@@ -1,9 +1,9 @@
 """The frameworks the suite knows: name -> adapter class path, pinned requirements, aliases, what each cannot run
 (`limits`) and the environment its GPU cells get (`gpu_environment`).
 
-Adding a framework is one adapter file under frameworks/, one requirements file under frameworks/requirements/
-and one entry here. Classes are named as "module:Class" strings and imported only inside a cell's child process,
-so the harness never imports a framework; everything else here is plain data the harness reads as it is.
+Adding a framework is one adapter file under frameworks/, its requirements files (frameworks/requirements/ENV.txt
+for the CPU build, frameworks/requirements/cuda/ENV.txt for the CUDA build) and one entry here. Classes are named
+as "module:Class" strings and imported only inside a cell's child process, so the harness never imports a framework; everything else here is plain data the harness reads as it is.
 """
 from __future__ import annotations
 
@@ -52,24 +52,18 @@ class Limit:
                    for wanted, given in ((self.device, device), (self.mode, mode), (self.origin, origin)))
 
 
-def managed_cpu_build(name: str, what: str) -> Limit:
-    """The limit of a managed environment that installs a CPU-only build: no CUDA cells from it."""
-    return Limit(device="cuda", origin="managed",
-                 why=f"{name}'s managed environment is a CPU build ({what}); give a CUDA build with "
-                     f"--python {name}=PATH")
-
-
 @dataclass(frozen=True)
 class Framework:
     name: str
     adapter: str  # "module:Class"
-    distribution: str  # the package whose version is the framework's version
+    distribution: str  # the package whose version is the framework's version (in its CPU environment)
     import_name: str  # what `bench list` imports to check that the framework works
     aliases: tuple[str, ...] = ()
     env_name: str = ""  # the managed environment (and requirements file); default: the framework's name
     environment: tuple[tuple[str, str], ...] = ()  # environment variables the child process gets
     gpu_environment: tuple[tuple[str, str], ...] = ()  # its own variables for GPU cells, beside the shared ones
     limits: tuple[Limit, ...] = ()  # what it cannot run, declared (see Limit)
+    cuda_distribution: str = ""  # the package of its CUDA build, where it has another name (tensorflow, ...)
 
     @property
     def env(self) -> str:
@@ -84,37 +78,36 @@ class Framework:
         """The first declared limit ruling this cell out, or None when it is planned to run."""
         return next((limit for limit in self.limits if limit.applies(device, mode, origin)), None)
 
-    @property
-    def requirements(self) -> Path:
-        return REQUIREMENTS_DIR / f"{self.env}.txt"
+    def requirements_for(self, device: str) -> Path:
+        """The pinned requirements of its environment for DEVICE: the CPU build, or the CUDA build (cuda/)."""
+        return REQUIREMENTS_DIR / ("cuda" if device == "cuda" else "") / f"{self.env}.txt"
+
+    def distribution_for(self, device: str) -> str:
+        return (device == "cuda" and self.cuda_distribution) or self.distribution
 
 
-def _keras(backend: str, aliases: tuple[str, ...], gpu_environment: tuple[tuple[str, str], ...],
-           cpu_build: str) -> Framework:
+def _keras(backend: str, aliases: tuple[str, ...], gpu_environment: tuple[tuple[str, str], ...]) -> Framework:
     """Keras 3 on one backend: one adapter file, an environment per backend (keras-BACKEND.txt: only that backend
     installed, so no row loads another's framework), the backend chosen by KERAS_BACKEND; on a GPU the backend's
     own variables."""
     name = f"keras[{backend}]"
     return Framework(name, "frameworks.keras:KerasAdapter", "keras", "keras",
                      aliases=aliases, env_name=f"keras-{backend}", environment=(("KERAS_BACKEND", backend),),
-                     gpu_environment=gpu_environment, limits=(managed_cpu_build(name, cpu_build),))
+                     gpu_environment=gpu_environment)
 
 
 FRAMEWORKS: dict[str, Framework] = {fw.name: fw for fw in (
-    Framework("pytorch", "frameworks.pytorch:PyTorchAdapter", "torch", "torch", aliases=("torch",),
-              limits=(managed_cpu_build("pytorch", "the CPU torch wheel"),)),
+    Framework("pytorch", "frameworks.pytorch:PyTorchAdapter", "torch", "torch", aliases=("torch",)),
     Framework("tensorflow", "frameworks.tensorflow:TensorFlowAdapter", "tensorflow-cpu", "tensorflow",
-              aliases=("tf",), gpu_environment=TENSORFLOW_GPU_ENVIRONMENT,
-              limits=(managed_cpu_build("tensorflow", "tensorflow-cpu"),)),
-    _keras("tensorflow", ("keras", "keras-tensorflow", "keras-tf"), TENSORFLOW_GPU_ENVIRONMENT, "tensorflow-cpu"),
-    _keras("jax", ("keras-jax",), JAX_GPU_ENVIRONMENT, "jax with the CPU jaxlib"),
-    _keras("torch", ("keras-torch",), (), "the CPU torch wheel"),
+              aliases=("tf",), gpu_environment=TENSORFLOW_GPU_ENVIRONMENT, cuda_distribution="tensorflow"),
+    _keras("tensorflow", ("keras", "keras-tensorflow", "keras-tf"), TENSORFLOW_GPU_ENVIRONMENT),
+    _keras("jax", ("keras-jax",), JAX_GPU_ENVIRONMENT),
+    _keras("torch", ("keras-torch",), ()),
     Framework("mxnet", "frameworks.mxnet:MXNetAdapter", "mxnet", "mxnet", aliases=("mx",),
-              gpu_environment=(("MXNET_CUDNN_AUTOTUNE_DEFAULT", "1"),),
-              limits=(managed_cpu_build("mxnet", "mxnet 1.9.1 from PyPI, CPU-only"),)),
+              gpu_environment=(("MXNET_CUDNN_AUTOTUNE_DEFAULT", "1"),), cuda_distribution="mxnet-cu117"),
     Framework("paddle", "frameworks.paddle:PaddleAdapter", "paddlepaddle", "paddle", aliases=("paddlepaddle",),
               gpu_environment=(("FLAGS_allocator_strategy", "auto_growth"), ("FLAGS_cudnn_exhaustive_search", "1")),
-              limits=(managed_cpu_build("paddle", "PyPI's CPU-only paddlepaddle 3.x"),)),
+              cuda_distribution="paddlepaddle-gpu"),
 )}
 
 

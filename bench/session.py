@@ -61,23 +61,29 @@ def resolve_dataset(task: str, settings: RunSettings, note) -> tuple[str, str | 
     raise AssertionError("every task accepts synthetic data")
 
 
-def available_frameworks(settings: RunSettings, overrides: dict[str, str], note) -> dict[str, envs.Interpreter]:
-    """Interpreter per framework. Frameworks named with --frameworks get a missing environment built; with no
-    --frameworks, the ready ones run (and all are built when none is ready: a fresh machine's first run)."""
+def available_frameworks(settings: RunSettings, overrides: dict[str, str], note,
+                         device: str = "cpu") -> dict[str, envs.Interpreter]:
+    """Interpreter per framework, from its environment for DEVICE. Frameworks named with --frameworks get a missing
+    environment built; with no --frameworks, the ready ones run (and all are built when none is ready: a fresh
+    machine's first run). CUDA environments are built only where the driver can run them."""
     named = settings.frameworks or tuple(FRAMEWORKS)
-    found = {name: envs.interpreter_for(FRAMEWORKS[name], overrides) for name in named}
+    found = {name: envs.interpreter_for(FRAMEWORKS[name], overrides, device) for name in named}
     build = [name for name, interpreter in found.items() if interpreter is None]
     if not settings.frameworks and len(build) < len(named):
         for name in build:
-            note(escape(f"{name}: environment not set up; skipped (`bench setup {name}` adds it)"))
+            setup = f"bench setup{' --device cuda' if device == 'cuda' else ''} {name}"
+            note(escape(f"{name}: {device} environment not set up; skipped (`{setup}` adds it)"))
         build = []
+    if build and device == "cuda":
+        envs.require_cuda_driver([FRAMEWORKS[name] for name in build])
     for name in build:
-        folder = envs.env_dir(FRAMEWORKS[name])
-        note(escape(f"{name}: building its environment once, cached in {folder} (log: {folder}.log)"))
+        folder = envs.env_dir(FRAMEWORKS[name], device)
+        note(escape(f"{name}: building its {device} environment once, cached in {folder} (log: {folder}.log)"))
         folder.parent.mkdir(parents=True, exist_ok=True)
         try:
             with open(f"{folder}.log", "w") as log:
-                found[name] = envs.build_env(FRAMEWORKS[name], log=lambda line: print(line, file=log, flush=True))
+                found[name] = envs.build_env(FRAMEWORKS[name], log=lambda line: print(line, file=log, flush=True),
+                                             device=device)
         except UserError as error:
             note("[red]" + escape(f"{name}: unavailable: {error}") + "[/]")
     ready = {name: interpreter for name, interpreter in found.items() if interpreter is not None}
@@ -87,10 +93,12 @@ def available_frameworks(settings: RunSettings, overrides: dict[str, str], note)
     return ready
 
 
-def framework_versions(interpreters: dict[str, envs.Interpreter], timeout_s: float) -> dict[str, dict]:
+def framework_versions(interpreters: dict[str, envs.Interpreter], timeout_s: float,
+                       device: str = "cpu") -> dict[str, dict]:
     versions = {}
     for name, interpreter in interpreters.items():
-        version, why_not = envs.probe(FRAMEWORKS[name], interpreter.python, min(timeout_s, envs.PROBE_TIMEOUT_S))
+        version, why_not = envs.probe(FRAMEWORKS[name], interpreter.python, min(timeout_s, envs.PROBE_TIMEOUT_S),
+                                      device)
         versions[name] = {"version": version, "error": why_not, "python": interpreter.python,
                           "origin": interpreter.origin}
     return versions
@@ -137,7 +145,7 @@ def run(settings: RunSettings, overrides: dict[str, str], results_root: Path, re
         settings = RunSettings.from_dict(manifest["settings"])
         overrides = manifest["python_overrides"]
         device, chosen = manifest["device"], manifest["datasets"]
-        interpreters = available_frameworks(settings, overrides, note)
+        interpreters = available_frameworks(settings, overrides, note, device)
         note(f"resuming run {store.run_id}: {len(list(store.cells_folder.glob('*.json')))} cells already done")
     else:
         device = resolve_device(settings.device)
@@ -145,13 +153,13 @@ def run(settings: RunSettings, overrides: dict[str, str], results_root: Path, re
         for task in settings.tasks:
             name, folder = resolve_dataset(task, settings, note)
             chosen[task] = {"dataset": name, "folder": folder}
-        interpreters = available_frameworks(settings, overrides, note)
+        interpreters = available_frameworks(settings, overrides, note, device)
         settings.frameworks = tuple(interpreters)
         store = RunStore.create(results_root, new_run_id(), {
             "command": " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]]),
             "spec_version": SPEC_VERSION, "seed": settings.seed, "device": device,
             "settings": settings.to_dict(), "python_overrides": overrides, "datasets": chosen,
-            "machine": machine.machine_info(), "frameworks": framework_versions(interpreters, settings.timeout_s),
+            "machine": machine.machine_info(), "frameworks": framework_versions(interpreters, settings.timeout_s, device),
         })
     for task, choice in chosen.items():
         where = "SYNTHETIC (no accuracy)" if choice["folder"] is None else choice["folder"]

@@ -3,13 +3,14 @@ process; GPU cells get the shared policy and their own framework's variables. No
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import pytest
 from rich.console import Console
 
 from bench import machine, runner, session
 from bench.envs import Interpreter
-from bench.registry import FRAMEWORKS, SHARED_GPU_ENVIRONMENT
+from bench.registry import FRAMEWORKS, SHARED_GPU_ENVIRONMENT, Limit
 from bench.results import RunStore
 from bench.runner import ChildOutcome, child_environment, plan
 from bench.sampler import Energy, MemoryPeaks
@@ -34,29 +35,39 @@ def test_every_limit_names_known_values():
             assert limit.origin in (None, "managed", "user") and limit.why
 
 
+@pytest.fixture
+def declared_limit(monkeypatch) -> str:
+    """PyTorch's entry as if it declared it cannot run CUDA cells from its managed environment."""
+    why = "an example limit: no CUDA cells from the managed environment"
+    limited = replace(FRAMEWORKS["pytorch"], limits=(Limit(why, device="cuda", origin="managed"),))
+    monkeypatch.setitem(FRAMEWORKS, "pytorch", limited)
+    return why
+
+
 @pytest.mark.parametrize("name", list(FRAMEWORKS))
-def test_managed_environments_run_cpu_cells_only(name):
-    framework = FRAMEWORKS[name]
-    for mode in MODES:
-        assert framework.limit_for("cpu", mode, "managed") is None
-        assert framework.limit_for("cuda", mode, "user") is None  # --python: its build is the user's to know
-        why = framework.limit_for("cuda", mode, "managed").why
-        assert why.startswith(f"{name}'s managed environment is a CPU build (") and f"--python {name}=PATH" in why
+def test_every_framework_runs_every_mode_on_both_devices_today(name):
+    """The managed environments include CUDA builds now (frameworks/requirements/cuda/): nothing is declared
+    unsupported; what only the running framework finds out stays a run-time Unsupported."""
+    for device in ("cpu", "cuda"):
+        for mode in MODES:
+            for origin in ("managed", "user"):
+                assert FRAMEWORKS[name].limit_for(device, mode, origin) is None
 
 
-def test_plan_marks_managed_cuda_cells_and_runs_user_interpreters():
+def test_plan_marks_limited_cells_and_runs_the_others(declared_limit):
     cells = plan(_settings(modes=("native", "compiled")), {"pytorch": MANAGED, "tensorflow": USER}, "cuda",
                  {"mnist_mlp": "synthetic"})
     assert [(cell.framework, cell.mode) for cell in cells] == [
         ("pytorch", "native"), ("pytorch", "compiled"), ("tensorflow", "native"), ("tensorflow", "compiled")]
-    assert all("pytorch's managed environment is a CPU build" in cell.unsupported_reason
-               for cell in cells if cell.framework == "pytorch")
+    assert all(cell.unsupported_reason == declared_limit for cell in cells if cell.framework == "pytorch")
     assert all(cell.unsupported_reason is None for cell in cells if cell.framework == "tensorflow")
     on_cpu = plan(_settings(device="cpu"), {"pytorch": MANAGED}, "cpu", {"mnist_mlp": "synthetic"})
     assert [cell.unsupported_reason for cell in on_cpu] == [None]
+    given = plan(_settings(), {"pytorch": USER}, "cuda", {"mnist_mlp": "synthetic"})
+    assert [cell.unsupported_reason for cell in given] == [None]  # the limit is the managed environment's
 
 
-def test_session_records_unsupported_cell_without_a_process(tmp_path, monkeypatch):
+def test_session_records_unsupported_cell_without_a_process(tmp_path, monkeypatch, declared_limit):
     """A run on a (faked) GPU: the managed pytorch cell is written unsupported and never reaches run_child; the
     tensorflow cell given with --python does, with TensorFlow's GPU variables."""
     started = []
@@ -71,8 +82,8 @@ def test_session_records_unsupported_cell_without_a_process(tmp_path, monkeypatc
     monkeypatch.setattr(runner, "run_child", fake_run_child)
     monkeypatch.setattr(machine, "gpus", lambda: [{"name": "fake GPU"}])
     monkeypatch.setattr(session, "available_frameworks",
-                        lambda settings, overrides, note: {"pytorch": MANAGED, "tensorflow": USER})
-    monkeypatch.setattr(session, "framework_versions", lambda interpreters, timeout_s: {})
+                        lambda settings, overrides, note, device: {"pytorch": MANAGED, "tensorflow": USER})
+    monkeypatch.setattr(session, "framework_versions", lambda interpreters, timeout_s, device: {})
     monkeypatch.setattr(session, "check_machine", lambda note: None)
     console = Console(file=io.StringIO(), width=200)
     store, records = session.run(_settings(), {"tensorflow": USER.python}, tmp_path, None, console)
@@ -81,12 +92,12 @@ def test_session_records_unsupported_cell_without_a_process(tmp_path, monkeypatc
     by_framework = {record["framework"]: record for record in records}
     record = by_framework["pytorch"]
     assert record["status"] == "unsupported"
-    assert record["reason"] == FRAMEWORKS["pytorch"].limit_for("cuda", "native", "managed").why
+    assert record["reason"] == declared_limit
     assert (record["exit_code"], record["signal"], record["wall_time_s"], record["log_tail"]) == (None, None, 0, "")
     assert record["interpreter"] == {"python": MANAGED.python, "origin": "managed"}
     assert record["gpu_policy"] is None and record["threads"] is None and record["contention"] is None
     assert record["compile_cache"] == "cold" and record["synthetic_data"] is True
-    assert "not run: pytorch's managed environment is a CPU build" in (store.folder / record["log_path"]).read_text()
+    assert f"not run: {declared_limit}" in (store.folder / record["log_path"]).read_text()
     assert by_framework["tensorflow"]["gpu_policy"] == FRAMEWORKS["tensorflow"].gpu_policy
     assert "unsupported" in console.file.getvalue()
     assert "cells to run, 1 unsupported here (recorded without a process)" in console.file.getvalue()

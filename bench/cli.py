@@ -190,9 +190,8 @@ def cmd_list(args, console: Console) -> int:
         for framework in FRAMEWORKS.values():
             interpreter = envs.interpreter_for(framework, {}, device)
             if interpreter is None:
-                setup = f"bench setup{' --device cuda' if device == 'cuda' else ''} {framework.name}"
                 table.add_row(escape(framework.name), "[red]no[/]", "", str(envs.env_dir(framework, device)),
-                              escape(f"environment not built: run `{setup}`"))
+                              escape(f"environment not built: run `{envs.setup_command(framework.name, device)}`"))
                 continue
             version, why_not = envs.probe(framework, interpreter.python, device=device)
             table.add_row(escape(framework.name), "[green]yes[/]" if version else "[red]no[/]", version or "",

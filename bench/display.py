@@ -6,7 +6,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bench import aggregate, catalogue
+from bench import aggregate, catalogue, stats
 from bench.catalogue import ACCURACY, HOST_MEMORY, PROCESS_MEMORY
 from bench.runner import Cell
 
@@ -105,7 +105,7 @@ def _cell_text(record: dict, metric: catalogue.Metric) -> str:
     if metric is HOST_MEMORY and metrics.get(metric.name) is None:
         metric = PROCESS_MEMORY
     text = metric.text(metrics.get(metric.name))
-    if metric.summary == "median" and (metrics.get(metric.interval_fields[2]) or 0) >= 0.95:
+    if metric.summary == "median" and (metrics.get(metric.interval_fields[2]) or 0) >= stats.CONFIDENCE:
         low, high = (metrics[name] for name in metric.interval_fields[:2])
         text += f" [{metric.text(low)}–{metric.text(high)}]"
     return text

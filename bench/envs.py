@@ -58,6 +58,11 @@ def cuda_needed(framework: Framework) -> int:
     return int(found.group(1))
 
 
+def setup_command(name: str, device: str) -> str:
+    """The command that builds NAME's managed environment for DEVICE."""
+    return f"bench setup{' --device cuda' if device == 'cuda' else ''} {name}"
+
+
 def require_cuda_driver(frameworks: list[Framework]) -> None:
     """Fail with one line, before anything is built, where the machine cannot run these frameworks' CUDA builds: no
     NVIDIA driver, or one too old for a build's CUDA major version (CUDA's minor-version compatibility lets a
@@ -68,11 +73,11 @@ def require_cuda_driver(frameworks: list[Framework]) -> None:
                         "build the CPU environments with `bench setup`")
     driver = gpus[0].get("cuda") or "0"
     major = int(driver.split(".")[0]) if driver.split(".")[0].isdigit() else 0
-    short = [f"{framework.name} (CUDA {cuda_needed(framework)})" for framework in frameworks
-             if cuda_needed(framework) > major]
+    needed = {framework.name: cuda_needed(framework) for framework in frameworks}
+    short = [f"{name} (CUDA {version})" for name, version in needed.items() if version > major]
     if short:
         raise UserError(f"--device cuda: the NVIDIA driver {gpus[0].get('driver')} supports CUDA {driver}, too old "
-                        f"for {', '.join(short)}; install a driver for CUDA {max(map(cuda_needed, frameworks))} or "
+                        f"for {', '.join(short)}; install a driver for CUDA {max(needed.values())} or "
                         f"newer, or give those frameworks an interpreter of your own with --python NAME=PATH")
 
 

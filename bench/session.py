@@ -71,8 +71,8 @@ def available_frameworks(settings: RunSettings, overrides: dict[str, str], note,
     build = [name for name, interpreter in found.items() if interpreter is None]
     if not settings.frameworks and len(build) < len(named):
         for name in build:
-            setup = f"bench setup{' --device cuda' if device == 'cuda' else ''} {name}"
-            note(escape(f"{name}: {device} environment not set up; skipped (`{setup}` adds it)"))
+            note(escape(f"{name}: {device} environment not set up; skipped (`{envs.setup_command(name, device)}` "
+                        "adds it)"))
         build = []
     if build and device == "cuda":
         envs.require_cuda_driver([FRAMEWORKS[name] for name in build])

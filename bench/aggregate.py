@@ -1,6 +1,6 @@
 """From cell records to answers: cells grouped across repeats, and who leads each criterion — with ties.
 
-A group is one (task, dataset, device, framework, mode) over its repeats. Its evidence for a criterion is the
+A group is one (task, dataset, device, precision, batch size, framework, mode) over its repeats. Its evidence for a criterion is the
 per-repeat values when it has two or more successful repeats (the honest unit of replication: a fresh process
 each), else the one cell's own samples (throughput windows, single-sample latencies) or its single value.
 `bench.stats.compare` decides every "better than"; the terminal summary and the report both use `leaders`.
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bench import stats
-from bench.catalogue import CRITERIA, Metric
+from bench.catalogue import CRITERIA, SPEC_ONLY, Metric
 
 
 FIRM_REPEATS = 3  # successful repeats per group from which a ranking is no longer provisional
@@ -27,6 +27,8 @@ class Group:
     task: str
     dataset: str
     device: str
+    precision: str
+    batch_size: int
     framework: str
     mode: str
     records: list[dict] = field(default_factory=list)
@@ -34,6 +36,18 @@ class Group:
     @property
     def label(self) -> str:
         return f"{self.framework} {self.mode}"
+
+    @property
+    def setting(self) -> tuple:
+        """What groups compared with each other share: frameworks are ranked at one precision and one batch size."""
+        return self.task, self.dataset, self.device, self.precision, self.batch_size
+
+    @property
+    def setting_title(self) -> str:
+        """The setting as people read it; the precision and batch only where they are not fp32 and the spec's."""
+        variant = "".join([f", {self.precision}" if self.precision != "fp32" else "",
+                           f", batch {self.batch_size} outside the spec" if self.outside_spec else ""])
+        return f"{self.task} on {self.dataset} ({self.device}{variant})"
 
     @property
     def ok(self) -> list[dict]:
@@ -58,8 +72,16 @@ class Group:
         reasons = sorted({entry["reason"] for entry in self.contended if entry.get("reason")})
         return "; ".join(reasons) or f"other processes used {self.other_cores:.1f} CPU cores while it trained"
 
+    @property
+    def outside_spec(self) -> bool:
+        """Trained at a batch size other than the spec's (a sweep): its accuracy is not compared (SPEC_ONLY)."""
+        return any(record.get("batch_outside_spec") for record in self.records)
+
     def values(self, name: str) -> list[float]:
-        """The metric's value in each successful repeat (nulls left out)."""
+        """The metric's value in each successful repeat (nulls left out); none of a SPEC_ONLY metric outside the
+        spec."""
+        if self.outside_spec and any(metric.name == name for metric in SPEC_ONLY):
+            return []
         return [record["metrics"][name] for record in self.ok if record["metrics"].get(name) is not None]
 
     def summary(self, name: str) -> stats.Summary | None:
@@ -82,7 +104,8 @@ class Group:
 def group(records: list[dict]) -> list[Group]:
     groups: dict[tuple, Group] = {}
     for record in records:
-        key = (record["task"], record["dataset"], record["device"], record["framework"], record["mode"])
+        key = (record["task"], record["dataset"], record["device"], record["precision"], record["batch_size"],
+               record["framework"], record["mode"])
         groups.setdefault(key, Group(*key)).records.append(record)
     return list(groups.values())
 

@@ -162,8 +162,9 @@ CATALOGUE: tuple[Metric, ...] = (
     Metric(GPU_MEMORY.reason, "why peak_gpu_nvml_bytes is null", type="string"),
     Metric("train_flops_per_sample", "floating-point operations per training sample, from the spec (3x forward)"),
     Metric("achieved_train_flops_per_s", "train_flops_per_sample x train_samples_per_s"),
-    Metric("device_peak_flops_per_s", "the device's float32 peak, one figure for every framework "
-           "(device_peak_source), FLOP/s"),
+    Metric("device_peak_flops_per_s", "the device's peak at the cell's precision (float32 without tensor cores for "
+           "fp32; the tensor cores' for tf32, bf16, fp16), one figure for every framework (device_peak_source), "
+           "FLOP/s"),
     Metric("utilisation_percent", "achieved_train_flops_per_s / device_peak_flops_per_s x 100 (at most 100: the "
            "peak is an upper bound)", unit="%"),
     HOST_MEMORY,
@@ -190,6 +191,9 @@ LEADERBOARD = (ACCURACY, TRAIN_SPEED, LATENCY, HOST_MEMORY, GPU_MEMORY, LAUNCH, 
                TRAIN_ENERGY, INFERENCE_ENERGY)
 #: Leaderboard columns shown only where some framework of the setting measured them (a device without counters).
 WHERE_MEASURED = (TRAIN_ENERGY, INFERENCE_ENERGY)
+#: Compared only between cells trained with the spec's hyperparameters: a swept batch size (outside the spec)
+#: reaches another accuracy for reasons that are not the framework's, so it is recorded but not compared.
+SPEC_ONLY = (ACCURACY, TIME_TO_ACCURACY)
 #: The terminal's summary columns, in order.
 TERMINAL = (ACCURACY, TRAIN_SPEED, FIRST_STEP, INFERENCE_SPEED, LATENCY, HOST_MEMORY)
 #: The CSV's metric columns (raw numbers): the leaderboard's, the p99 and the time to the first step.

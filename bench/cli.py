@@ -1,4 +1,4 @@
-"""The `bench` command: list, setup, run, parity, report, compare.
+"""The `bench` command: list, setup, run, parity, capacity, report, compare.
 
 User errors (unknown names, bad numbers, missing or corrupt files) print one line and exit 2; anything else is a
 bug and keeps its traceback. A run stopped by SIGTERM or SIGHUP ends as on Ctrl-C, with exit code 128 + its number.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.metadata
+import itertools
 import os
 import signal
 import sys
@@ -25,7 +26,8 @@ from rich.table import Table
 from bench import datasets, envs
 from bench.registry import FRAMEWORKS, SOURCE_ROOT, resolve_framework
 from bench.report import FORMATS as REPORT_FORMATS
-from bench.settings import AUTO_REPEATS_MAX, PARITY_TIMEOUT_S, RunSettings, parse_datasets, split_list
+from bench.capacity import MAX_TRIES
+from bench.settings import AUTO_REPEATS_MAX, MODES, PARITY_TIMEOUT_S, RunSettings, parse_datasets, split_list
 from frameworks.errors import UserError
 from frameworks.spec import TASKS
 
@@ -62,6 +64,26 @@ def _repeats(text: str) -> int | str:
     return "auto" if text.strip().lower() == "auto" else _positive_int(text)
 
 
+#: --memory-cap units, binary
+_SIZE_UNITS = {"": 1, "b": 1, "kib": 2**10, "k": 2**10, "mib": 2**20, "m": 2**20, "gib": 2**30, "g": 2**30}
+
+
+def _size(text: str) -> int:
+    """A memory size: a number of bytes, or with a unit (KiB, MiB, GiB)."""
+    number, unit = text.strip(), ""
+    while number and not number[-1].isdigit():
+        number, unit = number[:-1], number[-1] + unit
+    if unit.strip().lower() not in _SIZE_UNITS or not number:
+        raise argparse.ArgumentTypeError(f"expected a size such as 4GiB or 1500MiB, received {text!r}")
+    try:
+        size = float(number) * _SIZE_UNITS[unit.strip().lower()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size such as 4GiB or 1500MiB, received {text!r}") from None
+    if size <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive size, received {text!r}")
+    return int(size)
+
+
 def _positive_float(text: str) -> float:
     try:
         return float(text)
@@ -73,8 +95,14 @@ def _comma_list(text: str) -> tuple[str, ...]:
     return tuple(split_list(text))
 
 
-#: how an option's text becomes its field's value, by the field's type; a field not here keeps the text
-_CONVERTERS = {"repeats": _repeats, "int": _positive_int, "float": _positive_float, "tuple": _comma_list}
+def _whole_numbers(text: str) -> tuple[int, ...]:
+    return tuple(_positive_int(item) for item in split_list(text))
+
+
+#: how an option's text becomes its field's value, by the field's name or else its type; a field not here keeps
+#: the text
+_CONVERTERS = {"repeats": _repeats, "batch_sizes": _whole_numbers,
+               "int": _positive_int, "float": _positive_float, "tuple": _comma_list}
 
 
 def _help(text: str, default=None) -> str:
@@ -150,11 +178,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     parity = commands.add_parser("parity", help="prove every adapter computes the spec: losses and weights after "
                                                 "a few steps with dropout off, against PyTorch")
-    for name in ("frameworks", "tasks", "seed"):
+    for name in ("frameworks", "tasks", "precisions", "seed"):
         add_setting(parity, name)
     add_setting(parity, "timeout_s", default=PARITY_TIMEOUT_S, help="seconds per framework and task")
     add_python(parity)
     add_out(parity, help="results folder; the table is kept there as parity-latest.json for reports")
+
+    capacity = commands.add_parser("capacity", help="the largest training batch each framework fits on the device, "
+                                                    "and its memory per sample (a fresh process per try)")
+    for name in ("frameworks", "tasks", "device", "precisions", "seed"):
+        add_setting(capacity, name)
+    capacity.add_argument("--mode", dest="capacity_mode", choices=MODES, default="native",
+                          help="the mode every try trains in (default: native)")
+    capacity.add_argument("--start-batch", type=_positive_int, metavar="N",
+                          help="the first batch tried (default: the task's); it doubles until one does not fit")
+    capacity.add_argument("--max-batch", type=_positive_int, default=65536, metavar="N",
+                          help="stop doubling here (default: 65536)")
+    capacity.add_argument("--memory-cap", type=_size, metavar="SIZE",
+                          help="on a CPU, a try whose processes grow past this is killed and counts as out of memory "
+                               "(e.g. 4GiB, 1500MiB; default: half the memory available now); on a GPU the device's "
+                               "own memory is the cap")
+    capacity.add_argument("--max-tries", type=_positive_int, default=MAX_TRIES, metavar="N",
+                          help=f"tries per framework and task, at most (default: {MAX_TRIES})")
+    add_setting(capacity, "timeout_s", default=PARITY_TIMEOUT_S, help="seconds per try")
+    add_python(capacity)
+    add_out(capacity, help="results folder; the table is kept there as capacity-latest.json for reports")
 
     report = commands.add_parser("report", help="rebuild a report from stored results (several runs combine)")
     report.add_argument("runs", nargs="+", metavar="RUN", help="a run id under --out, or a run folder")
@@ -271,17 +319,20 @@ def cmd_parity(args, console: Console) -> int:
     interpreters = session.available_frameworks(settings, overrides, console.print)
     if parity.REFERENCE not in interpreters:
         raise UserError(f"parity compares against {parity.REFERENCE}: run `bench setup {parity.REFERENCE}` first")
-    limits = ", ".join(f"{kind} {limit:g}" for kind, limit in parity.TOLERANCES.items())
-    table = Table(title=f"Parity against {parity.REFERENCE}: {parity.PARITY_STEPS} steps, dropout off; "
+    limits = "; ".join(f"{precision}: " + ", ".join(f"{kind} {limit:g}" for kind, limit in
+                                                    parity.TOLERANCES[precision].items())
+                       for precision in settings.precisions)
+    table = Table(title=f"Parity against {parity.REFERENCE} in fp32: {parity.PARITY_STEPS} steps, dropout off; "
                         f"largest relative difference allowed: {limits}")
-    for column in ("framework", "task", "loss", "kernels", "biases", "parameters", "result"):
+    for column in ("framework", "task", "precision", "loss", "kernels", "biases", "parameters", "result"):
         table.add_column(column)
-    rows = parity.run_parity(interpreters, settings.tasks, settings.seed, settings.timeout_s,
-                             on_row=lambda row: console.print(escape(f"{row.framework} {row.task}: {row.status}")))
+    rows = parity.run_parity(interpreters, settings.tasks, settings.seed, settings.timeout_s, settings.precisions,
+                             on_row=lambda row: console.print(escape(f"{row.framework} {row.task} {row.precision}: "
+                                                                     f"{row.status}")))
     for row in rows:
         style = "green" if row.status == "pass" else "bold red"
         found, worst = row.differences or {}, row.worst or {}
-        table.add_row(escape(row.framework), row.task, _sci(found.get("loss")),
+        table.add_row(escape(row.framework), row.task, row.precision, _sci(found.get("loss")),
                       *(_sci(found.get(kind)) + (f" {worst[kind]}" if kind in worst else "")
                         for kind in ("kernel", "bias")),
                       f"{row.parameter_count:,}" if row.parameter_count else "—",
@@ -290,9 +341,59 @@ def cmd_parity(args, console: Console) -> int:
     from bench.report import parity_file
 
     saved = parity_file.save(args.out, rows, reference=parity.REFERENCE, steps=parity.PARITY_STEPS,
-                             tolerances=parity.TOLERANCES, seed=settings.seed)
+                             tolerances={p: parity.TOLERANCES[p] for p in settings.precisions}, seed=settings.seed)
     console.print(escape(f"parity table: {saved} (shown by `bench report`)"), highlight=False)
-    return 0 if all(row.status == "pass" for row in rows) else 1
+    # a framework that cannot run a 16-bit recipe here is not a parity failure; one that cannot run float32 is
+    return 0 if all(row.status == "pass" or (row.status == "unsupported" and row.precision != "fp32")
+                    for row in rows) else 1
+
+
+def cmd_capacity(args, console: Console) -> int:
+    from bench import capacity, session
+
+    settings = run_settings(args)
+    overrides = envs.parse_python_overrides(args.python, resolve_framework)
+    _require_writable("--out", args.out)
+    device = session.resolve_device(settings.device)
+    cap = None
+    if device == "cpu":
+        cap = args.memory_cap or capacity.default_cap_bytes()
+    interpreters = session.available_frameworks(settings, overrides, console.print, device)
+    where = f"a memory cap of {cap / 2**20:,.0f} MiB" if cap else "the GPU's own memory"
+    console.print(escape(f"capacity on {device} ({where}), mode {args.capacity_mode}: doubling from "
+                         f"{args.start_batch or 'the task batch'} up to {args.max_batch}, then bisecting; "
+                         f"{capacity.CAPACITY_STEPS} training steps per try, each in a fresh process"),
+                  highlight=False)
+    results = []
+    for task, precision, (name, interpreter) in itertools.product(settings.tasks, settings.precisions,
+                                                                  interpreters.items()):
+        def report(attempt, name=name, task=task):
+            console.print(escape(f"{name} {task} batch {attempt.batch_size}: {attempt.outcome}"
+                                 + (f", {attempt.peak_bytes / 2**20:,.0f} MiB" if attempt.peak_bytes else "")
+                                 + (f" — {attempt.reason}" if attempt.outcome != capacity.FITS else "")),
+                          highlight=False)
+        limit = FRAMEWORKS[name].limit_for(device, args.capacity_mode, interpreter.origin, precision)
+        if limit is not None:
+            console.print(escape(f"{name} {task} {precision}: unsupported — {limit.why}"), highlight=False)
+            continue
+        results.append(capacity.find_capacity(
+            name, task, interpreter, device=device, precision=precision, mode=args.capacity_mode,
+            start=args.start_batch or TASKS[task].batch_size, max_batch=args.max_batch, cap_bytes=cap,
+            max_tries=args.max_tries, seed=settings.seed, timeout_s=settings.timeout_s, on_try=report))
+    table = Table(title=f"Largest training batch on {device} ({where})")
+    for column in ("framework", "task", "precision", "largest batch", "too big", "memory per sample", "tries",
+                   "verdict"):
+        table.add_column(column)
+    for found in results:
+        per_sample = found.bytes_per_sample
+        table.add_row(escape(found.framework), found.task, found.precision, f"{found.largest or '—'}",
+                      f"{found.smallest_too_big or '—'}",
+                      f"{per_sample / 2**10:,.1f} KiB" if per_sample is not None else "—", str(len(found.tries)),
+                      escape(found.verdict))
+    console.print(table)
+    saved = capacity.save(args.out, results, mode=args.capacity_mode)
+    console.print(escape(f"capacity table: {saved} (shown by `bench report`)"), highlight=False)
+    return 1 if any(found.failure for found in results) else 0
 
 
 def cmd_report(args, console: Console) -> int:
@@ -366,7 +467,8 @@ def version() -> str:
         return tomllib.loads((SOURCE_ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 
-COMMANDS = {"list": cmd_list, "setup": cmd_setup, "run": cmd_run, "parity": cmd_parity, "report": cmd_report,
+COMMANDS = {"list": cmd_list, "setup": cmd_setup, "run": cmd_run, "parity": cmd_parity, "capacity": cmd_capacity,
+            "report": cmd_report,
             "compare": cmd_compare}
 
 

@@ -80,20 +80,33 @@ def summary_table(records: list[dict]) -> Table:
                   "steady-state median [95 % interval], warm-up excluded (first step shown apart); "
                   "latency: batch 1, median; peak host: the cell's processes (PSS, else RSS); "
                   "⚠ contended: other processes took CPU while it trained, so it is not ranked")
-    for column in ("framework", "task", "dataset", "mode", "rep", "status"):
+    variants = _variant_columns(records)
+    for column in ("framework", "task", "dataset", "mode", *variants, "rep", "status"):
         table.add_column(column)
     for metric in catalogue.TERMINAL:
         table.add_column(metric.heading, justify="right")
     table.add_column("wall s", justify="right")
-    for record in records:
+    for record in sorted(records, key=lambda r: (r["framework"], r["task"], r["mode"], r["precision"],
+                                                  r["batch_size"], r["repeat"])):
         metrics = record.get("metrics") or {}
         contended = " [yellow]⚠ contended[/]" if (record.get("contention") or {}).get("flagged") else ""
         table.add_row(
             escape(f"{record['framework']} {record.get('framework_version') or ''}".strip()), record["task"],
-            record["dataset"], record["mode"], str(record["repeat"]),
+            record["dataset"], record["mode"], *(str(record[name]) for name in variants.values()),
+            str(record["repeat"]),
             f"[{STATUS_STYLE.get(record['status'], '')}]{record['status']}[/]{contended}",
             *(escape(_cell_text(record, metric)) for metric in catalogue.TERMINAL), f"{record['wall_time_s']:.1f}")
     return table
+
+
+def _variant_columns(records: list[dict]) -> dict[str, str]:
+    """{column: record field} of the precision and batch-size axes, shown where a record leaves the default."""
+    shown = {}
+    if any(record["precision"] != "fp32" for record in records):
+        shown["precision"] = "precision"
+    if len({record["batch_size"] for record in records}) > 1 or any(r["batch_outside_spec"] for r in records):
+        shown["batch"] = "batch_size"
+    return shown
 
 
 def _cell_text(record: dict, metric: catalogue.Metric) -> str:
@@ -116,12 +129,12 @@ def print_headlines(console: Console, records: list[dict]) -> None:
     was measured under contention; provisional while a group has fewer than 3 successful repeats."""
     by_setting: dict[tuple, list] = {}
     for group in aggregate.group(records):
-        by_setting.setdefault((group.task, group.dataset, group.device), []).append(group)
-    for (task, dataset, device), groups in by_setting.items():
+        by_setting.setdefault(group.setting, []).append(group)
+    for groups in by_setting.values():
         lines = aggregate.headline(groups)
         if lines and len(groups) > 1:
             caveat = aggregate.provisional(groups)
-            console.print(escape(f"{task} on {dataset} ({device})" + (f" — {caveat}" if caveat else "") + ":"),
+            console.print(escape(groups[0].setting_title + (f" — {caveat}" if caveat else "") + ":"),
                           style="bold", highlight=False)
             for line in lines:
                 console.print(escape(f"  {line}"), highlight=False)

@@ -16,7 +16,7 @@ from frameworks.spec import Task
 def derive(metrics: dict, epochs: list[dict], task: Task, dataset: str, memory: MemoryPeaks,
            device_peak: tuple[float | None, str], energy: Energy, trained_samples: int) -> dict:
     """METRICS completed with every derived field (a new dict; the child's own fields are kept). `device_peak` is
-    the device's float32 peak FLOP/s and its source (bench.machine.device_peak): one figure for every framework.
+    the device's peak FLOP/s at the cell's precision and its source (bench.machine.device_peak): one figure for every framework.
     `trained_samples`: the samples the training phase stepped on (every epoch)."""
     derived = {**metrics, **summaries(metrics)}
     derived.update({
@@ -94,14 +94,14 @@ def time_to_accuracy(epochs: list[dict], task: Task, dataset: str) -> dict:
 
 
 def apply_run_device_peak(records: list[dict]) -> list[dict]:
-    """One device peak per run and device, for every framework: the largest of the records' estimates and of the
-    float32 matmuls every framework of the run reached on that device (a virtual machine's nominal clock can
+    """One device peak per run, device and precision, for every framework: the largest of the records' estimates
+    and of the float32 matmuls every framework of the run reached on that device (a virtual machine's nominal clock can
     understate the peak; no framework's training outruns the device's best product). Utilisation is recomputed
     against it, so it means the same for every row. Records of other runs never mix."""
     best: dict[tuple, tuple[float, str]] = {}
     for record in records:
         found = record.get("metrics") or {}
-        key = (record["run_id"], record["device"])
+        key = (record["run_id"], record["device"], record.get("precision", "fp32"))
         candidates = ((found.get("matmul_flops_per_s"), f"fastest float32 matmul of any framework in the run "
                                                         f"({record['framework']})"),
                       (found.get("device_peak_flops_per_s"), found.get("device_peak_source")))
@@ -110,7 +110,7 @@ def apply_run_device_peak(records: list[dict]) -> list[dict]:
                 best[key] = (value, source)
     for record in records:
         found = record.get("metrics")
-        key = (record["run_id"], record["device"])
+        key = (record["run_id"], record["device"], record.get("precision", "fp32"))
         if found and key in best and found.get("achieved_train_flops_per_s") is not None:
             peak, source = best[key]
             found.update(device_peak_flops_per_s=peak, device_peak_source=source,

@@ -19,10 +19,10 @@ REQUIREMENTS_DIR = SOURCE_ROOT / "frameworks" / "requirements"
 #: Set for every GPU cell, with each framework's own `gpu_environment`, and recorded with it (`gpu_policy`): each
 #: framework allocates as it goes instead of reserving the device up front (so memory figures compare: TensorFlow's
 #: TF_FORCE_GPU_ALLOW_GROWTH, JAX's XLA_PYTHON_CLIENT_PREALLOCATE, Paddle's FLAGS_allocator_strategy; PyTorch and
-#: MXNet allocate as they go by default), float32 means float32 (no TF32 in cuBLAS/cuDNN for anyone: the one
-#: variable below, shared by all), and every framework autotunes its convolutions (TensorFlow, JAX and MXNet do by
-#: default, set explicitly where a variable exists; PyTorch's adapter sets cudnn.benchmark; Paddle's switch is
-#: FLAGS_cudnn_exhaustive_search).
+#: MXNet allocate as they go by default), float32 means float32 (no TF32 in cuBLAS/cuDNN for anyone, at every
+#: precision but tf32: the one variable below, shared by all; the adapters also set their own switches), and every
+#: framework autotunes its convolutions (TensorFlow, JAX and MXNet do by default, set explicitly where a variable
+#: exists; PyTorch's adapter sets cudnn.benchmark; Paddle's switch is FLAGS_cudnn_exhaustive_search).
 SHARED_GPU_ENVIRONMENT: tuple[tuple[str, str], ...] = (("NVIDIA_TF32_OVERRIDE", "0"),)
 TENSORFLOW_GPU_ENVIRONMENT = (("TF_FORCE_GPU_ALLOW_GROWTH", "true"), ("TF_CUDNN_USE_AUTOTUNE", "1"))
 JAX_GPU_ENVIRONMENT = (("XLA_PYTHON_CLIENT_PREALLOCATE", "false"),)
@@ -30,26 +30,36 @@ JAX_GPU_ENVIRONMENT = (("XLA_PYTHON_CLIENT_PREALLOCATE", "false"),)
 
 @dataclass(frozen=True)
 class Limit:
-    """A combination a framework cannot run, with why: the planner records its cells "unsupported" with `why` as
-    the reason, without starting a process. Each axis holds the value it applies to, or None for any:
+    """A combination that cannot run, with why: the planner records its cells "unsupported" with `why` as the
+    reason, without starting a process. Each axis holds the value it applies to, or None for any:
 
     - `device`: "cpu" or "cuda";
     - `mode`: "native", "eager" or "compiled" (bench.settings.MODES);
     - `origin`: the interpreter's origin (bench.envs.Interpreter.origin): "managed" (the environment built from
-      frameworks/requirements) or "user" (--python FRAMEWORK=PATH, whose build the harness cannot know).
+      frameworks/requirements) or "user" (--python FRAMEWORK=PATH, whose build the harness cannot know);
+    - `precision`: "fp32", "tf32", "bf16" or "fp16" (bench.settings.PRECISIONS).
 
-    A new axis (the precision: fp32, tf32, bf16, fp16) is one more field defaulting to None here, the same field
-    on bench.runner.Cell, and one more pair in `applies`; the limits declared before it keep meaning "at any
-    precision". What only the running framework can find out stays a run-time `frameworks.errors.Unsupported`.
+    A new axis is one more field defaulting to None here, the same field on bench.runner.Cell, and one more pair
+    in `applies`; the limits declared before it keep meaning "at any value" of it. What only the running
+    framework can find out stays a run-time `frameworks.errors.Unsupported`.
     """
     why: str
     device: str | None = None
     mode: str | None = None
     origin: str | None = None
+    precision: str | None = None
 
-    def applies(self, device: str, mode: str, origin: str) -> bool:
+    def applies(self, device: str, mode: str, origin: str, precision: str = "fp32") -> bool:
         return all(wanted is None or wanted == given
-                   for wanted, given in ((self.device, device), (self.mode, mode), (self.origin, origin)))
+                   for wanted, given in ((self.device, device), (self.mode, mode), (self.origin, origin),
+                                         (self.precision, precision)))
+
+
+#: Limits of the hardware, the same for every framework.
+SHARED_LIMITS: tuple[Limit, ...] = (
+    Limit("TF32 is a math mode of NVIDIA tensor cores (Ampere and newer); a CPU has none", device="cpu",
+          precision="tf32"),
+)
 
 
 @dataclass(frozen=True)
@@ -69,14 +79,16 @@ class Framework:
     def env(self) -> str:
         return self.env_name or self.name
 
-    @property
-    def gpu_policy(self) -> dict[str, str]:
-        """Every variable a GPU cell of this framework gets: the shared policy and the framework's own."""
-        return dict(SHARED_GPU_ENVIRONMENT + self.gpu_environment)
+    def gpu_policy(self, precision: str = "fp32") -> dict[str, str]:
+        """Every variable a GPU cell of this framework gets: the shared policy and the framework's own. A tf32
+        cell leaves out NVIDIA_TF32_OVERRIDE=0, which would forbid the math it measures."""
+        shared = () if precision == "tf32" else SHARED_GPU_ENVIRONMENT
+        return dict(shared + self.gpu_environment)
 
-    def limit_for(self, device: str, mode: str, origin: str) -> Limit | None:
-        """The first declared limit ruling this cell out, or None when it is planned to run."""
-        return next((limit for limit in self.limits if limit.applies(device, mode, origin)), None)
+    def limit_for(self, device: str, mode: str, origin: str, precision: str = "fp32") -> Limit | None:
+        """The first limit ruling this cell out (the hardware's, then the framework's), or None when it runs."""
+        return next((limit for limit in SHARED_LIMITS + self.limits
+                     if limit.applies(device, mode, origin, precision)), None)
 
     def requirements_for(self, device: str) -> Path:
         """The pinned requirements of its environment for DEVICE: the CPU build, or the CUDA build (cuda/)."""

@@ -14,8 +14,9 @@ from pathlib import Path
 from bench.metrics import apply_run_device_peak
 from frameworks.errors import UserError
 from frameworks.protocol import write_json_atomic
+from frameworks.spec import TASKS
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "cell.schema.json"
 
 
@@ -54,6 +55,8 @@ def check_version(document: dict, path: Path) -> dict:
         document = _update_to_2(document)
     if document["schema_version"] == 2:
         document = _update_to_3(document)
+    if document["schema_version"] == 3:
+        document = _update_to_4(document)
     return document
 
 
@@ -87,6 +90,18 @@ def _update_to_3(document: dict) -> dict:
                        matmul_flops_per_s=metrics.get("device_peak_flops_per_s"), device_peak_flops_per_s=None,
                        device_peak_source=None, utilisation_percent=None)
         document["metrics"] = metrics
+    return document
+
+
+def _update_to_4(document: dict) -> dict:
+    """Version 4 added the precision and batch-size axes. Every earlier cell trained in float32 (TF32 off); its
+    batch was outside the spec exactly when it differs from the task's. A manifest's settings held one
+    `batch_size` (bench.settings.RunSettings.from_dict reads it)."""
+    document = {**document, "schema_version": 4}
+    if "cell_id" in document:
+        document.setdefault("precision", "fp32")
+        task = TASKS.get(document.get("task"))
+        document.setdefault("batch_outside_spec", task is not None and document.get("batch_size") != task.batch_size)
     return document
 
 

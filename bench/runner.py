@@ -8,6 +8,7 @@ written.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -53,26 +54,35 @@ class Cell:
     dataset: str
     device: str
     mode: str
+    precision: str
+    batch_size: int
     repeat: int
     #: why the cell cannot run, from a limit its framework's registry entry declares; None: it runs
     unsupported_reason: str | None = field(default=None, compare=False)
 
     @property
     def cell_id(self) -> str:
-        return f"{self.framework}--{self.task}--{self.dataset}--{self.device}--{self.mode}--r{self.repeat}"
+        return (f"{self.framework}--{self.task}--{self.dataset}--{self.device}--{self.mode}--{self.precision}"
+                f"--b{self.batch_size}--r{self.repeat}")
+
+    @property
+    def outside_spec(self) -> bool:
+        """Trained at a batch size other than the spec's: its accuracy answers another question (not compared)."""
+        return self.batch_size != TASKS[self.task].batch_size
 
 
 def plan(settings: RunSettings, interpreters: dict[str, Interpreter], device: str, datasets: dict[str, str]
          ) -> list[Cell]:
     """The matrix in run order: repeats outermost, so a repeat never runs back to back with itself. A cell that a
-    limit of its framework rules out for its interpreter's origin (bench.registry.Limit) carries the limit's why."""
+    limit rules out (bench.registry.Limit: its framework's, or one every framework shares) carries the limit's why."""
     cells = []
     for repeat in range(settings.repeats):
         for task in settings.tasks:
             for framework, interpreter in interpreters.items():
-                for mode in settings.modes:
-                    limit = FRAMEWORKS[framework].limit_for(device, mode, interpreter.origin)
-                    cells.append(Cell(framework, task, datasets[task], device, mode, repeat,
+                for mode, precision, batch_size in itertools.product(
+                        settings.modes, settings.precisions, settings.batch_sizes_for(task)):
+                    limit = FRAMEWORKS[framework].limit_for(device, mode, interpreter.origin, precision)
+                    cells.append(Cell(framework, task, datasets[task], device, mode, precision, batch_size, repeat,
                                       limit.why if limit else None))
     return cells
 
@@ -103,11 +113,14 @@ class ChildOutcome:
     contention: dict | None  # other processes' use of the machine while the cell was timed (bench.sampler)
     energy: Energy  # the device's joules per phase, from its own counter
     threads: int  # OMP_NUM_THREADS the child ran with
+    over_cap: bool = False  # killed by the sampler for growing past memory_cap_bytes
 
 
 def run_child(config: CellConfig, python: str, log_path: Path, timeout_s: float,
-              on_event: Callable[[dict], None], compile_cache: str = "cold") -> ChildOutcome:
-    """Start `python -m frameworks.child` for CONFIG, wait at most TIMEOUT_S, and collect what it left.
+              on_event: Callable[[dict], None], compile_cache: str = "cold",
+              memory_cap_bytes: int | None = None) -> ChildOutcome:
+    """Start `python -m frameworks.child` for CONFIG, wait at most TIMEOUT_S, and collect what it left. With
+    MEMORY_CAP_BYTES, the child's process tree is killed once its memory grows past it (`over_cap`).
 
     Call it from a thread that outlives the child: the child's lifeline (frameworks.lifeline) kills it when the thread
     that started it ends, so that a harness killed outright leaves no cell running.
@@ -116,7 +129,7 @@ def run_child(config: CellConfig, python: str, log_path: Path, timeout_s: float,
     config_path = Path(config.result_path).with_suffix(".config.json")
     config_path.write_text(config.to_json())
     caches = compile_cache_folders(config.framework, compile_cache, Path(config.result_path).parent)
-    environment = {**child_environment(config.framework, config.device, caches),
+    environment = {**child_environment(config.framework, config.device, caches, config.precision),
                    lifeline.PARENT_PID_VARIABLE: str(os.getpid())}
     started_at, clock = _now(), time.perf_counter()
     with open(log_path, "w") as log:
@@ -124,7 +137,7 @@ def run_child(config: CellConfig, python: str, log_path: Path, timeout_s: float,
                                    cwd=SOURCE_ROOT, env=environment,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, errors="replace", start_new_session=True)
-        with CellSampler(process.pid, gpu=config.device != "cpu") as sampler:
+        with CellSampler(process.pid, gpu=config.device != "cpu", memory_cap_bytes=memory_cap_bytes) as sampler:
             def handle(event: dict) -> None:
                 if event.get("event") == "phase":
                     sampler.set_phase(event.get("name", ""))
@@ -147,12 +160,16 @@ def run_child(config: CellConfig, python: str, log_path: Path, timeout_s: float,
         document = {"status": "timeout", "reason": f"no result within --timeout {timeout_s:g} s; killed"}
     elif Path(config.result_path).is_file():
         document = json.loads(Path(config.result_path).read_text())
+    elif sampler.over_cap:
+        signal_name = "SIGKILL"
+        document = {"status": "failed", "reason": f"out of memory: its processes grew past the memory cap "
+                                                  f"({memory_cap_bytes / 2**20:,.0f} MiB) and were killed"}
     else:
         reason, signal_name = _failure_reason(process.returncode)
         document = {"status": "failed", "reason": reason + (f"; last log line: {tail[-1]}" if tail else "")}
     return ChildOutcome(document, process.returncode, signal_name, wall, started_at, _now(), "\n".join(tail),
                         sampler.peaks(), sampler.contention(), sampler.energies(),
-                        int(environment["OMP_NUM_THREADS"]))
+                        int(environment["OMP_NUM_THREADS"]), sampler.over_cap)
 
 
 def _identity(cell: Cell, settings: RunSettings, store: RunStore, interpreter: Interpreter) -> dict:
@@ -161,8 +178,9 @@ def _identity(cell: Cell, settings: RunSettings, store: RunStore, interpreter: I
         "schema_version": SCHEMA_VERSION, "run_id": store.run_id, "cell_id": cell.cell_id,
         "framework": cell.framework, "task": cell.task, "dataset": cell.dataset,
         "synthetic_data": cell.dataset == "synthetic", "device": cell.device, "mode": cell.mode,
-        "repeat": cell.repeat, "seed": settings.seed, "epochs": settings.epochs_for(cell.task),
-        "batch_size": settings.batch_size_for(cell.task), "train_samples": settings.train_samples_for(cell.task),
+        "precision": cell.precision, "repeat": cell.repeat, "seed": settings.seed,
+        "epochs": settings.epochs_for(cell.task), "batch_size": cell.batch_size,
+        "batch_outside_spec": cell.outside_spec, "train_samples": settings.train_samples_for(cell.task),
         "test_samples": settings.test_samples_for(cell.task),
         "interpreter": {"python": interpreter.python, "origin": interpreter.origin},
         "compile_cache": settings.compile_cache,
@@ -194,8 +212,9 @@ def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: In
         config = CellConfig(
             run_id=store.run_id, cell_id=cell.cell_id, framework=cell.framework,
             adapter=FRAMEWORKS[cell.framework].adapter, task=cell.task,
-            dataset=cell.dataset, data_folder=data_folder, device=cell.device, mode=cell.mode, repeat=cell.repeat,
-            seed=settings.seed, epochs=settings.epochs_for(cell.task), batch_size=settings.batch_size_for(cell.task),
+            dataset=cell.dataset, data_folder=data_folder, device=cell.device, mode=cell.mode,
+            precision=cell.precision, repeat=cell.repeat, seed=settings.seed, epochs=settings.epochs_for(cell.task),
+            batch_size=cell.batch_size,
             train_samples=settings.train_samples_for(cell.task), test_samples=settings.test_samples_for(cell.task),
             spawned_at=time.time(), result_path=str(Path(scratch) / "result.json"))
         outcome = run_child(config, interpreter.python, log_path, settings.timeout_s, on_event,
@@ -204,7 +223,8 @@ def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: In
     if document.get("status") == "ok":
         document = {**document, "metrics": metrics.derive(document["metrics"], document["epochs_detail"],
                                                           TASKS[cell.task], cell.dataset, outcome.memory,
-                                                          machine.device_peak(cell.device), outcome.energy,
+                                                          machine.device_peak(cell.device, cell.precision),
+                                                          outcome.energy,
                                                           trained_samples=config.epochs * (
                                                               document["train_samples"] // config.batch_size)
                                                           * config.batch_size)}
@@ -213,7 +233,7 @@ def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: In
         "exit_code": outcome.exit_code, "signal": outcome.signal, "wall_time_s": outcome.wall_time_s,
         "started_at": outcome.started_at, "finished_at": outcome.finished_at,
         "log_path": str(log_path.relative_to(store.folder)), "log_tail": outcome.log_tail,
-        "gpu_policy": gpu_policy(cell.framework, cell.device),
+        "gpu_policy": gpu_policy(cell.framework, cell.device, cell.precision),
         "threads": outcome.threads,
         "contention": outcome.contention,
         **document,
@@ -232,14 +252,14 @@ def compile_cache_folders(framework: str, policy: str, scratch: Path) -> dict[st
     return {variable: str(scratch / "compile-cache" / name) for variable, name in COMPILE_CACHE_VARIABLES.items()}
 
 
-def gpu_policy(framework: str, device: str) -> dict[str, str] | None:
-    """The GPU variables a cell of FRAMEWORK on DEVICE gets (bench.registry: the shared policy and the framework's
-    own); None on the CPU."""
-    return FRAMEWORKS[framework].gpu_policy if device != "cpu" else None
+def gpu_policy(framework: str, device: str, precision: str = "fp32") -> dict[str, str] | None:
+    """The GPU variables a cell of FRAMEWORK on DEVICE at PRECISION gets (bench.registry: the shared policy and the
+    framework's own); None on the CPU."""
+    return FRAMEWORKS[framework].gpu_policy(precision) if device != "cpu" else None
 
 
-def child_environment(framework: str, device: str = "cpu", compile_caches: dict[str, str] | None = None
-                      ) -> dict[str, str]:
+def child_environment(framework: str, device: str = "cpu", compile_caches: dict[str, str] | None = None,
+                      precision: str = "fp32") -> dict[str, str]:
     """The child's environment: ours, this source tree first on the path, and the framework's own variables.
 
     Every framework gets every CPU this process may use (bench.machine.usable_cpus: affinity mask and cgroup
@@ -250,7 +270,7 @@ def child_environment(framework: str, device: str = "cpu", compile_caches: dict[
     threads = str(machine.usable_cpus())
     return {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, **os.environ,
             **(compile_caches or {}), "PYTHONPATH": str(SOURCE_ROOT), "PYTHONUNBUFFERED": "1",
-            **(gpu_policy(framework, device) or {}), **dict(FRAMEWORKS[framework].environment)}
+            **(gpu_policy(framework, device, precision) or {}), **dict(FRAMEWORKS[framework].environment)}
 
 
 def _pump(process: subprocess.Popen, log, tail: deque, on_event: Callable[[dict], None]) -> None:

@@ -13,14 +13,17 @@ is read only when the tree's RSS is near its peak so far, at most every PSS_INTE
 Contention: over the timed phases (training and inference), the CPU time used by every process other than the
 cell's tree and this harness process (system-wide busy time, from /proc/stat via psutil, minus the two), plus
 the time the hypervisor gave this machine's CPUs to others (steal), in cores: CPU seconds per second of wall
-time. On a GPU, any other process holding the device is listed. Above CONTENTION_THRESHOLD_CORES the cell is
-flagged: its speed was measured on a busy machine.
+time. On a GPU, any other process holding the device while the cell is timed is listed (NVML). Above
+CONTENTION_THRESHOLD_CORES, or with another process on the GPU, the cell is flagged, the reason naming them: its
+speed was measured on a busy machine (`contention_verdict`).
 
 Energy: the device's own counter (bench.energy), read every tick and at each phase change, summed per phase.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -70,14 +73,17 @@ class _CpuWindow:
 class CellSampler:
     """`with CellSampler(pid, gpu=...) as sampler:` ... `set_phase(name)` ... `peaks()`, `contention()`."""
 
-    def __init__(self, pid: int, gpu: bool):
+    def __init__(self, pid: int, gpu: bool, memory_cap_bytes: int | None = None):
         self.pid, self.phase = pid, "startup"
+        self.memory_cap_bytes = memory_cap_bytes  # the tree's RSS past this: killed (bench capacity on a CPU)
+        self.over_cap = False
         self.host_rss_peak = 0
         self.host_peak: int | None = None
         self.host_kind: str | None = None
         self.gpu_peak: int | None = None
         self.gpu_baseline: int | None = None
         self.gpu_others: dict[int, dict] = {}
+        self.gpu_own_seen = False  # NVML listed one of the cell's processes at least once
         self.window: _CpuWindow | None = None
         self.window_result: tuple[float, float, float] | None = None  # (other, steal, wall)
         self._last_pss = 0.0
@@ -147,7 +153,8 @@ class CellSampler:
             self._sample_host(processes)
             if self._nvml is not None:
                 pids = {process.pid for process in processes}
-                used = _gpu_used_bytes(self._nvml, pids, self.gpu_others if window is not None else None)
+                used, seen = _gpu_used_bytes(self._nvml, pids, self.gpu_others if window is not None else None)
+                self.gpu_own_seen = self.gpu_own_seen or seen
                 if phase == "device_ready":
                     self.gpu_baseline = used if self.gpu_baseline is None else min(self.gpu_baseline, used)
                 elif phase != "startup":
@@ -157,6 +164,10 @@ class CellSampler:
         rss = sum(_quiet(lambda p=p: p.memory_info().rss, 0) for p in processes)
         if not rss:
             return
+        if self.memory_cap_bytes is not None and rss > self.memory_cap_bytes and not self.over_cap:
+            self.over_cap = True  # RSS, not PSS: what the machine must hold, read every tick
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)  # the child leads its own process group
         self.host_rss_peak = max(self.host_rss_peak, rss)
         if self.host_kind == "rss":
             self.host_peak = self.host_rss_peak
@@ -192,17 +203,35 @@ class CellSampler:
             return None
         other, steal, wall = self.window_result
         gpu_others = sorted(self.gpu_others.values(), key=lambda p: p["pid"]) if self._nvml is not None else None
-        busy = other + steal
-        reasons = []
-        if busy > CONTENTION_THRESHOLD_CORES:
-            reasons.append(f"other processes used {busy:.2f} cores while it was timed "
-                           f"(threshold {CONTENTION_THRESHOLD_CORES:g})")
-        if gpu_others:
-            reasons.append(f"{len(gpu_others)} other process(es) held the GPU")
-        return {"flagged": bool(reasons), "other_cpu_cores": round(other, 4), "steal_cores": round(steal, 4),
+        flagged, reason = contention_verdict(other + steal, gpu_others, own_gpu_seen=self.gpu_own_seen)
+        return {"flagged": flagged, "other_cpu_cores": round(other, 4), "steal_cores": round(steal, 4),
                 "threshold_cores": CONTENTION_THRESHOLD_CORES, "window_s": round(wall, 3),
-                "load_before": self.load_before, "gpu_other_processes": gpu_others,
-                "reason": "; ".join(reasons) or None}
+                "load_before": self.load_before, "gpu_other_processes": gpu_others, "reason": reason}
+
+
+def contention_verdict(busy_cores: float, gpu_others: list[dict] | None,
+                       own_gpu_seen: bool = True) -> tuple[bool, str | None]:
+    """Whether a cell was measured under contention, and why (None when it was not): other processes' CPU use
+    (BUSY_CORES, steal included) above CONTENTION_THRESHOLD_CORES, or other processes holding the GPU while it was
+    timed (GPU_OTHERS, from NVML), each named. Where NVML never listed one of the cell's own processes
+    (OWN_GPU_SEEN false: the harness in another PID namespace than the driver's view, a container), a process NVML
+    lists may be the cell itself under another number, so it is named in the reason but does not flag the cell."""
+    reasons, flagged = [], False
+    if busy_cores > CONTENTION_THRESHOLD_CORES:
+        flagged = True
+        reasons.append(f"other processes used {busy_cores:.2f} cores while it was timed "
+                       f"(threshold {CONTENTION_THRESHOLD_CORES:g})")
+    if gpu_others:
+        named = ", ".join(f"{p.get('name') or '?'} (pid {p['pid']}"
+                          + (f", {p['used_bytes'] / 2**20:.0f} MiB" if p.get("used_bytes") else "") + ")"
+                          for p in gpu_others)
+        if own_gpu_seen:
+            flagged = True
+            reasons.append(f"{len(gpu_others)} other process(es) held the GPU while it was timed: {named}")
+        else:
+            reasons.append(f"NVML listed {len(gpu_others)} process(es) on the GPU ({named}) but none of the cell's "
+                           f"own (another PID namespace?): they may be the cell itself, so not flagged")
+    return flagged, "; ".join(reasons) or None
 
 
 def _busy(times) -> float:
@@ -253,19 +282,21 @@ def _open_nvml():
         return None, f"NVML unavailable: {error}"
 
 
-def _gpu_used_bytes(handles, pids: set[int], others: dict[int, dict] | None) -> int:
-    """GPU memory of the cell's processes; other processes on the device go into `others` (when given)."""
+def _gpu_used_bytes(handles, pids: set[int], others: dict[int, dict] | None) -> tuple[int, bool]:
+    """GPU memory of the cell's processes, and whether NVML listed any of them; other processes on the device go
+    into `others` (when given)."""
     import pynvml
 
-    used, own = 0, os.getpid()
+    used, seen, own = 0, False, os.getpid()
     for handle in handles:
         for process in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
             if process.pid in pids:
                 used += process.usedGpuMemory or 0
+                seen = True
             elif others is not None and process.pid != own:
                 name = _quiet(lambda: psutil.Process(process.pid).name(), "?")
                 others[process.pid] = {"pid": process.pid, "name": name, "used_bytes": process.usedGpuMemory}
-    return used
+    return used, seen
 
 
 def machine_load(seconds: float = 1.0, top: int = 3) -> tuple[float, list[tuple[str, int, float]]]:

@@ -119,7 +119,7 @@ def check_machine(note) -> None:
 
 def _group_key(cell: Cell | aggregate.Group) -> tuple:
     """A cell of the plan and the group of its repeats (bench.aggregate) share this key."""
-    return cell.framework, cell.task, cell.dataset, cell.device, cell.mode
+    return cell.framework, cell.task, cell.dataset, cell.device, cell.mode, cell.precision, cell.batch_size
 
 
 def settled_cells(records: list[dict]) -> set[tuple]:

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from bench.datasets import DATASET_NAMES, require_folder
 from bench.registry import FRAMEWORKS, resolve_framework
 from frameworks.errors import UserError
-from frameworks.spec import PROFILES, TASKS
+from frameworks.spec import PRECISIONS, PROFILES, TASKS
 
 DEVICES = ("cpu", "cuda", "auto")
 #: native: each framework the way its own documentation trains for speed; eager: op by op (debugging);
@@ -68,15 +68,20 @@ class RunSettings:
     modes: tuple[str, ...] = field(default=("native",), metadata=_option(
         "--mode", f"comma-separated modes ({', '.join(MODES)}); native: each framework trained the way its own "
                   "docs recommend for speed; eager: op by op, for debugging; compiled: its graph compiler"))
+    precisions: tuple[str, ...] = field(default=("fp32",), metadata=_option(
+        "--precision", f"comma-separated ({', '.join(PRECISIONS)}); fp32: float32, TF32 off; tf32: TensorFloat-32 "
+                       "matmuls (NVIDIA GPUs); bf16, fp16: each framework's mixed-precision recipe (fp16 with loss "
+                       "scaling)"))
     profile: str = field(default="quick", metadata=_option(
         "--profile", "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()), choices=PROFILES))
     datasets: dict[str, str] = field(default_factory=dict, metadata=_option(  # task -> dataset chosen by the user
         "--dataset", f"NAME or TASK=NAME, comma-separated ({', '.join(DATASET_NAMES)}); default per task: "
                      + ", ".join(f"{t.name}={t.default_dataset}" for t in TASKS.values())))
     epochs: int | None = field(default=None, metadata=_option("--epochs", "default: the profile's, per task"))
-    batch_size: int | None = field(default=None, metadata=_option(
-        "--batch-size", "default: the task's (" + ", ".join(f"{t.name} {t.batch_size}" for t in TASKS.values())
-                        + ")"))
+    batch_sizes: tuple[int, ...] = field(default=(), metadata=_option(  # empty: the task's own
+        "--batch-size", "training batch sizes, comma-separated: more than one runs a sweep; a batch other than the "
+                        "task's is labelled outside the spec (its accuracy is not compared); default: the task's ("
+                        + ", ".join(f"{t.name} {t.batch_size}" for t in TASKS.values()) + ")", metavar="N[,N...]"))
     train_samples: int | None = field(default=None, metadata=_option(
         "--train-samples", "a seeded sample of N training samples, every class in proportion; default: the "
                            "profile's, per task", metavar="N"))
@@ -102,26 +107,32 @@ class RunSettings:
         self.modes = _choose("mode", list(self.modes), MODES)
         self.profile = _choose("profile", [self.profile], PROFILES)[0]
         self.compile_cache = _choose("compile cache", [self.compile_cache], COMPILE_CACHES)[0]
-        if not self.tasks or not self.modes:
-            raise UserError("at least one task and one mode are needed")
-        for name in ("epochs", "batch_size", "train_samples", "repeats"):
+        self.precisions = _choose("precision", list(self.precisions), PRECISIONS)
+        self.batch_sizes = tuple(dict.fromkeys(self.batch_sizes))
+        if not self.tasks or not self.modes or not self.precisions:
+            raise UserError("at least one task, one mode and one precision are needed")
+        for name in ("epochs", "train_samples", "repeats"):
             _positive(flag(name), getattr(self, name))
+        for batch_size in self.batch_sizes:
+            _positive(flag("batch_sizes"), batch_size)
         _positive(flag("seed"), self.seed, allow_zero=True)
         if self.data_dir is not None:
             require_folder(flag("data_dir"), self.data_dir)
         if not self.timeout_s > 0:
             raise UserError(f"{flag('timeout_s')} must be a positive number of seconds. Received: {self.timeout_s}")
         for task in self.tasks:
-            if self.batch_size_for(task) * 2 > self.train_samples_for(task):
+            largest = max(self.batch_sizes_for(task))
+            if largest * 2 > self.train_samples_for(task):
                 raise UserError(f"{task}: {self.train_samples_for(task)} training samples make fewer than 2 "
-                                f"batches of {self.batch_size_for(task)}; raise {flag('train_samples')} or lower "
-                                f"{flag('batch_size')}")
+                                f"batches of {largest}; raise {flag('train_samples')} or lower "
+                                f"{flag('batch_sizes')}")
 
     def epochs_for(self, task: str) -> int:
         return self.epochs or PROFILES[self.profile].epochs[task]
 
-    def batch_size_for(self, task: str) -> int:
-        return self.batch_size or TASKS[task].batch_size
+    def batch_sizes_for(self, task: str) -> tuple[int, ...]:
+        """The training batch sizes TASK runs at: the ones asked for, else the spec's."""
+        return self.batch_sizes or (TASKS[task].batch_size,)
 
     def train_samples_for(self, task: str) -> int:
         """Requested training samples (the dataset may hold fewer; the cell records what it used)."""
@@ -136,7 +147,12 @@ class RunSettings:
 
     @classmethod
     def from_dict(cls, values: dict) -> "RunSettings":
-        return cls(**values)
+        """Settings as a run's manifest stored them (runs before the batch sweep stored one `batch_size`)."""
+        values = dict(values)
+        if "batch_size" in values:
+            single = values.pop("batch_size")
+            values["batch_sizes"] = (single,) if single else ()
+        return cls(**{name: tuple(value) if isinstance(value, list) else value for name, value in values.items()})
 
 
 def flag(name: str) -> str:

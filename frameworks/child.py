@@ -92,7 +92,7 @@ def run(config: protocol.CellConfig) -> dict:
         train, test, synthetic = _load_data(config, task, adapter_class.data_layout)
     protocol.emit("data", train_samples=len(train[0]), test_samples=len(test[0]), synthetic=synthetic)
 
-    adapter = adapter_class(task, config.device, config.mode, config.seed)
+    adapter = adapter_class(task, config.device, config.mode, config.seed, config.precision)
     if config.device != "cpu":  # the idle-context baseline of GPU memory: context and BLAS handle, no model yet
         adapter.matmul_step(1)()
         _enter_phase("device_ready", settle_s=0.3)
@@ -139,21 +139,27 @@ def run(config: protocol.CellConfig) -> dict:
     return document
 
 
+def _synthetic_train(task: spec.Task, seed: int, samples: int, layout: str) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded synthetic training samples, scaled to [0, 1] float32, in the adapter's layout."""
+    found = data.synthetic(task, seed, samples, 0)
+    images = found.train_x.astype(np.float32) / np.float32(255)
+    if layout == "NHWC":
+        images = np.ascontiguousarray(images.transpose(0, 2, 3, 1))
+    return images, found.train_y
+
+
 def run_parity(config: protocol.CellConfig) -> dict:
     """`bench parity`: PARITY_STEPS steps with dropout off on the harness's batches of synthetic data; per-step
     losses in the document, final weights (canonical layout) in an .npz file beside it."""
     task = replace(spec.TASKS[config.task], dropout=(0.0,) * len(spec.TASKS[config.task].dropout))
     adapter_class = load_adapter(config.adapter)
     samples = config.parity_steps * config.batch_size
-    found = data.synthetic(task, config.seed, samples, 0)
-    images = found.train_x.astype(np.float32) / np.float32(255)
-    if adapter_class.data_layout == "NHWC":
-        images = np.ascontiguousarray(images.transpose(0, 2, 3, 1))
-    adapter = adapter_class(task, config.device, config.mode, config.seed)
+    images, labels = _synthetic_train(task, config.seed, samples, adapter_class.data_layout)
+    adapter = adapter_class(task, config.device, config.mode, config.seed, config.precision)
     adapter.build(spec.initial_weights(task, config.seed))
     losses = []
     for indices in loop.train_batches(samples, config.batch_size, config.seed, epoch=0):
-        loss = adapter.train_step(images[indices], found.train_y[indices])
+        loss = adapter.train_step(images[indices], labels[indices])
         adapter.synchronize()
         losses.append(adapter.loss_value(loss))
     weights = adapter.weights()
@@ -162,12 +168,39 @@ def run_parity(config: protocol.CellConfig) -> dict:
             "parameter_count": adapter.parameter_count(), "weights_path": config.result_path + ".weights.npz"}
 
 
+def run_capacity(config: protocol.CellConfig) -> dict:
+    """One `bench capacity` try: build the model and take CAPACITY_STEPS training steps at the config's batch size
+    (one synthetic batch, over and over); the parent's sampler watches the memory. Running out of it raises, or the
+    kernel or the parent kills the process: either way the parent records this batch as too big."""
+    task = spec.TASKS[config.task]
+    adapter_class = load_adapter(config.adapter)
+    images, labels = _synthetic_train(task, config.seed, config.batch_size, adapter_class.data_layout)
+    adapter = adapter_class(task, config.device, config.mode, config.seed, config.precision)
+    if config.device != "cpu":  # the GPU baseline, as in a benchmark cell
+        adapter.matmul_step(1)()
+        _enter_phase("device_ready", settle_s=0.3)
+    _enter_phase("train")
+    adapter.build(spec.initial_weights(task, config.seed))
+    step_s = []
+    for _ in range(config.capacity_steps):
+        with Stopwatch() as watch:
+            loss = adapter.train_step(images, labels)
+            adapter.synchronize()
+        step_s.append(watch.seconds)
+    if not np.isfinite(adapter.loss_value(loss)):
+        raise FloatingPointError(f"training loss became {adapter.loss_value(loss)} at batch {config.batch_size}")
+    return {"framework_version": adapter_class.framework_version(), "step_s": step_s,
+            "peak_gpu_allocated_bytes": adapter.gpu_memory_peak_bytes(),
+            "peak_host_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+
+
 def main(argv: list[str]) -> int:
     lifeline.tie_to_parent()  # first: a harness killed outright (SIGKILL) takes this cell with it
     config = protocol.CellConfig.from_file(argv[1])
     protocol.emit("started", pid=os.getpid())
     try:
-        document = {"status": "ok", "reason": None, **(run_parity(config) if config.parity_steps else run(config))}
+        kind = run_parity if config.parity_steps else run_capacity if config.capacity_steps else run
+        document = {"status": "ok", "reason": None, **kind(config)}
     except Unsupported as error:
         document = {"status": "unsupported", "reason": str(error)}
     except Exception as error:  # recorded as a failed cell; the traceback goes to the log

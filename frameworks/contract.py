@@ -14,8 +14,12 @@ loop, clocks, statistics, records), so every framework is measured by the same c
   to 0 to compare frameworks step by step;
 - return its current parameters from `weights()` in the spec's canonical layout (the inverse of its load);
 - seed its own random generators (dropout masks) from `seed`;
-- raise `frameworks.errors.Unsupported` for a device or mode it cannot run here, and say in `execution()` what a mode
-  actually ran (graph, op by op, XLA, inductor; whether the optimizer update is inside the compiled region);
+- raise `frameworks.errors.Unsupported` for a device, mode or precision it cannot run here, and say in
+  `execution()` what a mode actually ran (graph, op by op, XLA, inductor; whether the optimizer update is inside
+  the compiled region) and at what precision ("precision": the recipe, e.g. "bf16 autocast, float32 weights");
+- run `precision` (frameworks.spec.PRECISIONS) by its framework's documented recipe: fp32 is float32 with TF32 off; tf32 lets
+  float32 matmuls and convolutions use TensorFloat-32; bf16 and fp16 keep float32 weights and optimizer state
+  and compute in 16 bits (mixed precision), fp16 with dynamic loss scaling; logits come back as float32;
 - import only its own framework, and write down every framework-specific choice where it makes it.
 """
 from __future__ import annotations
@@ -49,8 +53,8 @@ class Adapter(ABC):
     #: Whether `gpu_memory_peak_bytes` reads the framework's own allocator.
     has_gpu_allocator_counter: ClassVar[bool] = False
 
-    def __init__(self, task: Task, device: str, mode: str, seed: int):
-        self.task, self.device, self.mode, self.seed = task, device, mode, seed
+    def __init__(self, task: Task, device: str, mode: str, seed: int, precision: str = "fp32"):
+        self.task, self.device, self.mode, self.seed, self.precision = task, device, mode, seed, precision
 
     @staticmethod
     @abstractmethod

@@ -53,6 +53,14 @@ imports keras, so the same code runs on each backend. Framework-specific choices
   everything on CUDA whenever CUDA exists; "cuda" needs the backend to see a GPU, else Unsupported.
 - GPU on torch: torch.backends.cudnn.benchmark = True and TF32 off, as in the PyTorch adapter (TensorFlow and JAX
   autotune convolutions by default; TF32 is off for them through the harness's NVIDIA_TF32_OVERRIDE=0).
+- Precision: Keras's mixed-precision guide: bf16 and fp16 set the global dtype policy "mixed_bfloat16" /
+  "mixed_float16" before the layers exist (variables float32, computations in 16 bits); for mixed_float16,
+  model.compile wraps the optimizer in a LossScaleOptimizer by itself (auto_scale_loss=True, Keras's default). The
+  logits stay 16-bit and the loss casts them to float32 before the softmax (Loss converts y_pred to its own
+  float32 dtype), which is what the guide's float32 output layer is for; predict returns them as float32.
+  tf32: TensorFlow's enable_tensor_float_32_execution, JAX's jax_default_matmul_precision "tensorfloat32", torch's
+  allow_tf32 switches; every other precision turns them off ("highest" for JAX: its default on GPUs lets XLA
+  use TF32, which NVIDIA_TF32_OVERRIDE=0 does not reach in XLA's own kernels).
 - Threads: torch reads OMP_NUM_THREADS (the harness sets it to the CPUs this process may use); on TensorFlow the
   intra-op pool is set to it, as in the TensorFlow adapter; XLA:CPU under JAX has no thread setting and sizes its
   pool from the CPUs in the affinity mask. Recorded in `settings()`.
@@ -189,22 +197,33 @@ def _gpu_visible() -> bool:
     return torch.cuda.is_available()
 
 
+#: the global dtype policy per precision (tf32 is float32 storage with TF32 math, set per backend)
+DTYPE_POLICIES = {"fp32": "float32", "tf32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+
 class KerasAdapter(Adapter):
     data_layout = "NHWC"
     has_gpu_allocator_counter = True
 
-    def __init__(self, task, device, mode, seed):
-        super().__init__(task, device, mode, seed)
+    def __init__(self, task, device, mode, seed, precision="fp32"):
+        super().__init__(task, device, mode, seed, precision)
         if device == "cuda" and not _gpu_visible():
             raise Unsupported(f"keras {keras.__version__} on {BACKEND} sees no GPU")
         self.keras_device = "gpu:0" if device == "cuda" else "cpu"  # not "cpu:0": torch would copy
+        tf32 = precision == "tf32"
         if BACKEND == "torch" and device == "cuda":  # the suite's one autotuning policy, as the PyTorch adapter
             import torch
             torch.backends.cudnn.benchmark = True
-            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-        if BACKEND == "tensorflow" and os.environ.get("OMP_NUM_THREADS"):
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+        if BACKEND == "tensorflow":
             import tensorflow as tf
-            tf.config.threading.set_intra_op_parallelism_threads(int(os.environ["OMP_NUM_THREADS"]))
+            tf.config.experimental.enable_tensor_float_32_execution(tf32)
+            if os.environ.get("OMP_NUM_THREADS"):
+                tf.config.threading.set_intra_op_parallelism_threads(int(os.environ["OMP_NUM_THREADS"]))
+        if BACKEND == "jax":
+            import jax
+            jax.config.update("jax_default_matmul_precision", "tensorfloat32" if tf32 else "highest")
+        keras.config.set_dtype_policy(DTYPE_POLICIES[precision])
         self.fitting = False
         keras.utils.set_random_seed(seed)  # dropout masks: Dropout layers seed their generators at construction
 
@@ -254,12 +273,15 @@ class KerasAdapter(Adapter):
 
     def execution(self) -> dict[str, str]:
         jit, eager = self.model.jit_compile, self.model.run_eagerly
+        precision = f"dtype policy {self.model.dtype_policy.name}" + (
+            ", LossScaleOptimizer" if isinstance(self.model.optimizer, keras.optimizers.LossScaleOptimizer) else "") + (
+            ", TF32 math" if self.precision == "tf32" else "")
         if eager or (BACKEND != "tensorflow" and not jit):
-            return {"runs_as": "op by op" + (" (run_eagerly)" if eager else " (eager)"),
+            return {"runs_as": "op by op" + (" (run_eagerly)" if eager else " (eager)"), "precision": precision,
                     "optimizer_update": "op by op" + (" (fused torch._foreach)" if BACKEND == "torch" else "")}
         runs_as = {"tensorflow": "XLA (tf.function jit_compile)" if jit else "graph (tf.function, no XLA)",
                    "jax": "jax.jit (XLA)", "torch": "inductor (torch.compile of the train step)"}[BACKEND]
-        return {"runs_as": runs_as, "optimizer_update": "inside the compiled train step"}
+        return {"runs_as": runs_as, "optimizer_update": "inside the compiled train step", "precision": precision}
 
     def train_epoch(self, images: np.ndarray, labels: np.ndarray, batch_size: int, clock) -> float:
         """One `model.fit` epoch over the epoch's samples, in their order; fit's batch-begin hook runs the clock."""
@@ -278,7 +300,7 @@ class KerasAdapter(Adapter):
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         with keras.device(self.keras_device):
-            return self.model.predict_on_batch(images)
+            return np.asarray(self.model.predict_on_batch(images), np.float32)
 
     def weights(self) -> dict[str, np.ndarray]:
         weights = {}

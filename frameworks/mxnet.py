@@ -40,6 +40,14 @@ Framework-specific choices, all written down here:
   masks come from MXNet's generator, seeded by mx.random.seed(seed).
 - Threads: MXNet's defaults (engine ThreadedEnginePerDevice, OpenMP threads per operator as OMP_NUM_THREADS or
   one per core) are left as they are and recorded.
+- Precision: MXNet's AMP (mxnet.contrib.amp, the Gluon AMP tutorial): amp.init(target_dtype) before the network
+  exists patches the operators, so the listed ones run in 16 bits with float32 parameters and the rest (softmax,
+  the loss) in float32. bf16 is oneDNN's bfloat16 AMP, on CPUs only (MXNet 1.9 has no bfloat16 GPU kernels);
+  fp16 is CUDA's, with amp.init_trainer and amp.scale_loss (dynamic loss scaling, AMP's defaults), on GPUs only
+  (its CPU build has no float16 AMP lists). Either elsewhere is Unsupported with that reason. The logits are cast
+  to float32 before leaving the device (a bfloat16 NDArray's asnumpy is raw 16-bit words). tf32: MXNet has no
+  switch of its own; its cuDNN convolutions use TF32 unless NVIDIA_TF32_OVERRIDE=0, which the harness leaves
+  unset for tf32 cells only.
 - GPU memory: MXNet has no allocator peak counter in its Python API (its pooled storage manager keeps freed
   blocks), so gpu_memory_peak_bytes is None; GPU memory for MXNet comes from NVML only.
 """
@@ -52,6 +60,7 @@ from typing import Any, Callable
 import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
+from mxnet.contrib import amp
 from mxnet.gluon import nn
 
 from frameworks.contract import Adapter
@@ -102,12 +111,15 @@ class _SpecAdam(mx.optimizer.Adam):
         super().update(index, weight, grad, state)
 
 
+AMP_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
+
+
 class MXNetAdapter(Adapter):
     data_layout = "NCHW"
     has_gpu_allocator_counter = False
 
-    def __init__(self, task, device, mode, seed):
-        super().__init__(task, device, mode, seed)
+    def __init__(self, task, device, mode, seed, precision="fp32"):
+        super().__init__(task, device, mode, seed, precision)
         if device == "cuda":
             if mx.context.num_gpus() == 0:
                 raise Unsupported(f"mxnet {mx.__version__} sees no GPU (the PyPI mxnet wheel is CPU-only; "
@@ -115,6 +127,11 @@ class MXNetAdapter(Adapter):
             self.context = mx.gpu(0)
         else:
             self.context = mx.cpu()
+        if (precision, device) in (("bf16", "cuda"), ("fp16", "cpu")):
+            raise Unsupported(f"mxnet {mx.__version__}'s AMP runs bfloat16 on CPUs (oneDNN) and float16 on GPUs "
+                              f"only: no {precision} on {device}")
+        if precision in AMP_DTYPES:
+            amp.init(target_dtype=AMP_DTYPES[precision])  # before the network exists: it patches the operators
         mx.random.seed(seed)  # dropout masks
 
     @staticmethod
@@ -146,12 +163,18 @@ class MXNetAdapter(Adapter):
         else:
             optimizer = mx.optimizer.SGD(momentum=spec.momentum, lazy_update=False, **common)
         self.trainer = gluon.Trainer(net.collect_params(), optimizer, kvstore=None)
+        if self.precision == "fp16":
+            amp.init_trainer(self.trainer)  # dynamic loss scaling
 
     def execution(self) -> dict[str, str]:
         runs_as = {"native": "cached graph (hybridize)",
                    "compiled": "cached graph, static memory and shape (hybridize static_alloc, static_shape)",
                    "eager": "op by op (imperative NDArray)"}[self.mode]
-        return {"runs_as": runs_as, "optimizer_update": "outside the graph (imperative Trainer.step)"}
+        precision = {"fp32": "float32, TF32 off", "tf32": "float32, cuDNN's TF32 (NVIDIA_TF32_OVERRIDE unset)",
+                     "bf16": "amp.init bfloat16 (oneDNN), float32 parameters",
+                     "fp16": "amp.init float16 + amp.scale_loss, float32 parameters"}[self.precision]
+        return {"runs_as": runs_as, "optimizer_update": "outside the graph (imperative Trainer.step)",
+                "precision": precision}
 
     def _array(self, array: np.ndarray) -> mx.nd.NDArray:
         return mx.nd.array(array, ctx=self.context, dtype=np.float32)
@@ -160,16 +183,20 @@ class MXNetAdapter(Adapter):
         data, target = self._array(images), self._array(labels)
         with autograd.record(train_mode=True):
             loss = self.loss_fn(self.net(data), target)  # one loss per sample
-        loss.backward()  # sum of the per-sample gradients...
+            if self.precision == "fp16":
+                with amp.scale_loss(loss, self.trainer) as scaled:
+                    autograd.backward(scaled)
+        if self.precision != "fp16":
+            loss.backward()  # sum of the per-sample gradients...
         self.trainer.step(len(images))  # ...times 1/batch_size: the gradient of the batch-mean loss
         return loss
 
     def loss_value(self, loss: Any) -> float:
-        return float(loss.asnumpy().mean())  # the batch mean, as the other adapters' losses
+        return float(loss.astype("float32", copy=False).asnumpy().mean())  # the batch mean, as the other adapters' losses
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         # Outside autograd.record() gluon runs in inference mode: dropout off.
-        return self.net(self._array(images)).asnumpy()
+        return self.net(self._array(images)).astype("float32", copy=False).asnumpy()
 
     def weights(self) -> dict[str, np.ndarray]:
         weights = {}

@@ -27,6 +27,13 @@ Framework-specific choices, all written down here:
   count for every cell (bench/runner.py), so Paddle gets the whole machine like the others; the value and
   FLAGS_paddle_num_threads (an inference-predictor setting) are recorded. oneDNN stays off (FLAGS_use_onednn
   False, Paddle's dynamic-graph default).
+- Precision: Paddle's AMP guide: bf16 and fp16 run the forward pass and the loss under
+  paddle.amp.auto_cast(level="O1", dtype) (parameters and optimizer state float32; Paddle's white list in 16 bits,
+  the rest float32), fp16 adds paddle.amp.GradScaler (dynamic loss scaling, its defaults: 2^16, x2 after 2000
+  good steps, /2 on inf/NaN); predict runs under the same auto_cast and returns float32 logits. On a CPU, auto_cast "makes no
+  effect" (Paddle's own warning: it runs only on CUDA, XPU and custom places), so bf16 and fp16 CPU cells are
+  Unsupported instead of float32 under another name. tf32 sets the CUDA build's FLAGS_allow_tf32_cublas and
+  FLAGS_allow_tf32_cudnn on, every other precision off.
 - Device: PyPI's paddlepaddle 3.x is a CPU-only build (GPU builds come from Paddle's own index); "cuda" needs a
   CUDA build and a visible GPU, else the cell is unsupported. On CPU every op has finished when it returns.
 """
@@ -68,20 +75,28 @@ def _cifar_cnn(dropout: tuple[float, ...]) -> nn.Sequential:
 
 
 MODELS = {"mnist_mlp": _mnist_mlp, "cifar_cnn": _cifar_cnn}
+AMP_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
 
 
 class PaddleAdapter(Adapter):
     data_layout = "NCHW"
     has_gpu_allocator_counter = True
 
-    def __init__(self, task, device, mode, seed):
-        super().__init__(task, device, mode, seed)
+    def __init__(self, task, device, mode, seed, precision="fp32"):
+        super().__init__(task, device, mode, seed, precision)
         if device == "cuda":
             if not paddle.device.is_compiled_with_cuda():
                 raise Unsupported(f"paddlepaddle {paddle.__version__} is a CPU-only build (PyPI's 3.x wheels are)")
             if paddle.device.cuda.device_count() == 0:
                 raise Unsupported(f"paddlepaddle {paddle.__version__} sees no CUDA device")
+            paddle.set_flags({"FLAGS_allow_tf32_cublas": precision == "tf32",
+                              "FLAGS_allow_tf32_cudnn": precision == "tf32"})
+        elif precision in AMP_DTYPES:
+            raise Unsupported(f"paddlepaddle {paddle.__version__}: paddle.amp.auto_cast runs only on CUDA, XPU and "
+                              f"custom places; on a CPU it makes no effect (no {precision})")
         paddle.set_device("gpu" if device == "cuda" else "cpu")
+        self.amp_dtype = AMP_DTYPES.get(precision)
+        self.scaler = paddle.amp.GradScaler() if precision == "fp16" else None
         paddle.seed(seed)  # dropout masks
 
     @staticmethod
@@ -111,10 +126,17 @@ class PaddleAdapter(Adapter):
                                                        rescale_grad=1.0)
 
     def execution(self) -> dict[str, str]:
+        precision = {"fp32": "float32, TF32 off", "tf32": "float32, TF32 in cuBLAS and cuDNN",
+                     "bf16": "paddle.amp.auto_cast O1 bfloat16, float32 parameters",
+                     "fp16": "paddle.amp.auto_cast O1 float16 + GradScaler, float32 parameters"}[self.precision]
         if self.mode == "compiled":
             return {"runs_as": "static program (paddle.jit.to_static, SOT; PHI kernels without CINN on CPU)",
-                    "optimizer_update": "outside the static program (dygraph)"}
-        return {"runs_as": "op by op (dygraph)", "optimizer_update": "op by op (dygraph)"}
+                    "optimizer_update": "outside the static program (dygraph)", "precision": precision}
+        return {"runs_as": "op by op (dygraph)", "optimizer_update": "op by op (dygraph)", "precision": precision}
+
+    def _auto_cast(self):
+        return paddle.amp.auto_cast(enable=self.amp_dtype is not None, level="O1",
+                                    dtype=self.amp_dtype or "float16")
 
     def _tensor(self, array: np.ndarray) -> paddle.Tensor:
         return paddle.to_tensor(array)  # onto the current device (set in __init__)
@@ -122,17 +144,24 @@ class PaddleAdapter(Adapter):
     def train_step(self, images: np.ndarray, labels: np.ndarray) -> Any:
         if not self.model.training:
             self.model.train()
-        loss = nn.functional.cross_entropy(self.forward(self._tensor(images)), self._tensor(labels))
-        loss.backward()
-        self.optimizer.step()
+        with self._auto_cast():
+            loss = nn.functional.cross_entropy(self.forward(self._tensor(images)), self._tensor(labels))
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
         self.optimizer.clear_grad()
         return loss.detach()
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         if self.model.training:
             self.model.eval()
-        with paddle.no_grad():
-            return self.forward(self._tensor(images)).numpy()
+        with paddle.no_grad(), self._auto_cast():
+            logits = self.forward(self._tensor(images))
+        return (logits.astype("float32") if self.amp_dtype else logits).numpy()
 
     def weights(self) -> dict[str, np.ndarray]:
         weights = {}

@@ -36,6 +36,8 @@ class CellConfig:
     spawned_at: float  # the parent's time.time() just before starting the child: for the startup phase
     result_path: str
     parity_steps: int = 0  # > 0: a parity check (that many steps, dropout off), not a benchmark cell
+    precision: str = "fp32"  # fp32, tf32, bf16 or fp16 (frameworks.spec.PRECISIONS)
+    capacity_steps: int = 0  # > 0: a `bench capacity` try (that many steps at batch_size), not a benchmark cell
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)

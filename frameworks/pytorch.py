@@ -16,7 +16,14 @@ Framework-specific choices, all written down here:
   (cold, per cell, by default: bench.runner).
 - Threads: torch reads OMP_NUM_THREADS, which the harness sets to the CPUs this process may use; recorded.
 - GPU: torch.backends.cudnn.benchmark = True (the PyTorch performance tuning guide's advice; TensorFlow, JAX and
-  MXNet autotune convolutions by default). TF32 stays off (NVIDIA_TF32_OVERRIDE=0 and torch's own switches).
+  MXNet autotune convolutions by default). TF32 stays off (NVIDIA_TF32_OVERRIDE=0 and torch's own switches)
+  except at precision tf32, which turns both of torch's switches on (matmul and cuDNN).
+- Precision, the recipe of PyTorch's AMP documentation ("Automatic Mixed Precision examples"): bf16 and fp16 run
+  the forward pass and the loss under torch.autocast(device, dtype) (weights, gradients and Adam's state stay
+  float32; autocast runs cross_entropy in float32); fp16 adds torch.amp.GradScaler (dynamic loss scaling, its
+  defaults: initial scale 2^16, growth x2 every 2000 clean steps), whose step checks the gradients for inf/NaN
+  (a device-to-host read per step, as in every AMP training loop). predict runs under the same autocast and
+  returns float32 logits. On CPU, autocast's bf16 runs oneDNN's bf16 kernels where the CPU has them.
 """
 from __future__ import annotations
 
@@ -56,21 +63,24 @@ def _cifar_cnn(dropout: tuple[float, ...]) -> nn.Sequential:
 
 
 MODELS = {"mnist_mlp": _mnist_mlp, "cifar_cnn": _cifar_cnn}
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class PyTorchAdapter(Adapter):
     data_layout = "NCHW"
     has_gpu_allocator_counter = True
 
-    def __init__(self, task, device, mode, seed):
-        super().__init__(task, device, mode, seed)
+    def __init__(self, task, device, mode, seed, precision="fp32"):
+        super().__init__(task, device, mode, seed, precision)
         if device == "cuda" and not torch.cuda.is_available():
             raise Unsupported(f"torch {torch.__version__} sees no CUDA device")
         self.torch_device = torch.device(device)
         torch.manual_seed(seed)  # dropout masks
         if device == "cuda":
             torch.backends.cudnn.benchmark = True
-            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
+        self.autocast_dtype = AUTOCAST_DTYPES.get(precision)
+        self.scaler = torch.amp.GradScaler(device) if precision == "fp16" else None
 
     @staticmethod
     def framework_version() -> str:
@@ -97,10 +107,19 @@ class PyTorchAdapter(Adapter):
                                              weight_decay=spec.weight_decay)
 
     def execution(self) -> dict[str, str]:
+        precision = {"fp32": "float32, TF32 off", "tf32": "float32 weights, TF32 matmuls and convolutions",
+                     "bf16": "torch.autocast bfloat16, float32 weights",
+                     "fp16": "torch.autocast float16 + GradScaler, float32 weights"}[self.precision]
         if self.mode == "compiled":
             return {"runs_as": "inductor (torch.compile of the model; backward by AOTAutograd)",
-                    "optimizer_update": "outside the compiled region (eager foreach kernels)"}
-        return {"runs_as": "op by op (eager)", "optimizer_update": "op by op (eager foreach kernels)"}
+                    "optimizer_update": "outside the compiled region (eager foreach kernels)", "precision": precision}
+        return {"runs_as": "op by op (eager)", "optimizer_update": "op by op (eager foreach kernels)",
+                "precision": precision}
+
+    def _autocast(self):
+        """torch.autocast at the cell's 16-bit type; a no-op context at fp32 and tf32."""
+        return torch.autocast(self.torch_device.type, dtype=self.autocast_dtype or torch.float32,
+                              enabled=self.autocast_dtype is not None)
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array).to(self.torch_device, non_blocking=True)
@@ -109,16 +128,22 @@ class PyTorchAdapter(Adapter):
         if not self.model.training:
             self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        loss = nn.functional.cross_entropy(self.forward(self._tensor(images)), self._tensor(labels))
-        loss.backward()
-        self.optimizer.step()
+        with self._autocast():
+            loss = nn.functional.cross_entropy(self.forward(self._tensor(images)), self._tensor(labels))
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
         return loss.detach()
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         if self.model.training:
             self.model.eval()
-        with torch.no_grad():
-            return self.forward(self._tensor(images)).cpu().numpy()
+        with torch.no_grad(), self._autocast():
+            return self.forward(self._tensor(images)).float().cpu().numpy()
 
     def weights(self) -> dict[str, np.ndarray]:
         weights = {}

@@ -172,6 +172,12 @@ CIFAR_CNN = Task(
 
 TASKS: dict[str, Task] = {task.name: task for task in (MNIST_MLP, CIFAR_CNN)}
 
+#: The arithmetic a cell trains in. fp32: float32 throughout, TF32 off (the spec's reference); tf32: float32
+#: storage, TensorFloat-32 tensor-core math for matmuls and convolutions (NVIDIA GPUs); bf16, fp16: each
+#: framework's documented mixed-precision recipe (float32 weights and optimizer state, 16-bit compute; fp16 with
+#: dynamic loss scaling). Each adapter writes its recipe down and records it (`execution()["precision"]`).
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+
 
 @dataclass(frozen=True)
 class Profile:

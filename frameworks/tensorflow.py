@@ -32,6 +32,15 @@ Framework-specific choices, all written down here:
 - Threads: the intra-op pool is set to OMP_NUM_THREADS, which the harness sets to the CPUs this process may use
   (TF alone would count the affinity mask but not a cgroup CPU quota); the inter-op pool keeps TF's default;
   both recorded. oneDNN is TF's default on x86 (TF_ENABLE_ONEDNN_OPTS unset) and recorded.
+- Precision: TensorFlow's mixed-precision guide is Keras's (dtype policies); this adapter has no Keras layers, so
+  it does what a policy does, by hand: variables and optimizer state stay float32, and the forward pass casts
+  them and the images to the compute type (bf16 or fp16) each step, the gradients flowing back through the casts
+  to the float32 variables; logits are cast to float32 before the loss (as Keras's mixed guide asks of the last
+  layer). fp16 adds dynamic loss scaling with the constants of Keras's LossScaleOptimizer (initial scale 2^15,
+  x2 after 2000 finite steps, /2 and the update skipped on inf/NaN gradients; torch's and Paddle's GradScaler start
+  at 2^16), inside the step's graph; Adam's step counter then lives in the graph too (float64, as torch's), so a
+  skipped step does not advance it. tf32: tf.config.experimental.enable_tensor_float_32_execution(True); every other precision sets it
+  False (TensorFlow's default on Ampere and newer is True).
 - Device: "cuda" needs a GPU visible to TF (this CPU build has none), else the cell is unsupported. Eager ops on
   CPU run synchronously; `synchronize` still calls tf.test.experimental.sync_devices(), which waits for every
   device's queued work (on GPU it is a real wait).
@@ -84,6 +93,9 @@ def _cifar_cnn(params, x, dropout):
 
 
 MODELS = {"mnist_mlp": _mnist_mlp, "cifar_cnn": _cifar_cnn}
+COMPUTE_DTYPES = {"bf16": tf.bfloat16, "fp16": tf.float16}
+#: dynamic loss scaling (fp16): Keras's LossScaleOptimizer defaults
+INITIAL_LOSS_SCALE, LOSS_SCALE_GROWTH_STEPS = 2.0 ** 15, 2000
 
 
 def _flattened_inputs(task) -> dict[str, tuple[int, int, int]]:
@@ -99,10 +111,12 @@ class TensorFlowAdapter(Adapter):
     data_layout = "NHWC"
     has_gpu_allocator_counter = True
 
-    def __init__(self, task, device, mode, seed):
-        super().__init__(task, device, mode, seed)
+    def __init__(self, task, device, mode, seed, precision="fp32"):
+        super().__init__(task, device, mode, seed, precision)
         if device == "cuda" and not tf.config.list_physical_devices("GPU"):
             raise Unsupported(f"tensorflow {tf.__version__} sees no GPU (tensorflow-cpu is a CPU-only build)")
+        tf.config.experimental.enable_tensor_float_32_execution(precision == "tf32")
+        self.compute_dtype = COMPUTE_DTYPES.get(precision)
         self.tf_device = "/GPU:0" if device == "cuda" else "/CPU:0"
         if os.environ.get("OMP_NUM_THREADS"):
             tf.config.threading.set_intra_op_parallelism_threads(int(os.environ["OMP_NUM_THREADS"]))
@@ -130,6 +144,10 @@ class TensorFlowAdapter(Adapter):
             self.variables = list(self.params.values())
             self.slots = [[tf.Variable(tf.zeros_like(variable)) for variable in self.variables]
                           for _ in range(2 if self.task.optimizer.name == "adam" else 1)]
+            if self.precision == "fp16":
+                self.loss_scale = tf.Variable(INITIAL_LOSS_SCALE, dtype=tf.float32)
+                self.finite_steps = tf.Variable(0, dtype=tf.int64)
+                self.applied_steps = tf.Variable(0, dtype=tf.int64)  # Adam's t: skipped steps do not count
         self.model = MODELS[self.task.name]
         compile_ = {"eager": lambda f: f, "native": tf.function,
                     "compiled": lambda f: tf.function(f, jit_compile=True)}[self.mode]
@@ -163,29 +181,68 @@ class TensorFlowAdapter(Adapter):
             variable.assign_sub(spec.learning_rate * update)
 
     def _forward(self, images, training: bool = False):
+        """Float32 logits; at bf16 or fp16 computed from the float32 variables and images cast to that type."""
         rates = self.task.dropout if training else (0.0,) * len(self.task.dropout)
 
         def dropout(x, index: int):
             return tf.nn.dropout(x, rates[index]) if rates[index] else x
         with tf.device(self.tf_device):
-            return self.model(self.params, images, dropout)
+            params = self.params
+            if self.compute_dtype is not None:
+                params = {name: tf.cast(variable, self.compute_dtype) for name, variable in params.items()}
+                images = tf.cast(images, self.compute_dtype)
+            return tf.cast(self.model(params, images, dropout), tf.float32)
+
+    def _update(self, gradients, *optimizer_scalars) -> None:
+        if self.task.optimizer.name == "adam":
+            self._adam(gradients, *optimizer_scalars)
+        else:
+            self._sgd(gradients)
 
     def _step(self, images, labels, *optimizer_scalars):
         with tf.device(self.tf_device):
             with tf.GradientTape() as tape:
                 logits = self._forward(images, training=True)
                 loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
-            gradients = tape.gradient(loss, self.variables)
-            if self.task.optimizer.name == "adam":
-                self._adam(gradients, *optimizer_scalars)
+                scaled = loss * self.loss_scale if self.precision == "fp16" else loss
+            gradients = tape.gradient(scaled, self.variables)
+            if self.precision == "fp16":
+                self._scaled_update(gradients)
             else:
-                self._sgd(gradients)
+                self._update(gradients, *optimizer_scalars)
             return loss
+
+    def _scaled_update(self, scaled_gradients) -> None:
+        """fp16's dynamic loss scaling: unscale; apply only finite gradients; then grow or shrink the scale."""
+        gradients = [g / self.loss_scale for g in scaled_gradients]
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in gradients])
+
+        def apply():
+            scalars = ()
+            if self.task.optimizer.name == "adam":
+                spec, t = self.task.optimizer, tf.cast(self.applied_steps + 1, tf.float64)
+                scalars = (tf.cast(spec.learning_rate / (1.0 - spec.beta1 ** t), tf.float32),
+                           tf.cast(tf.sqrt(1.0 - spec.beta2 ** t), tf.float32))
+            self._update(gradients, *scalars)
+            self.applied_steps.assign_add(1)
+            grow = self.finite_steps + 1 >= LOSS_SCALE_GROWTH_STEPS
+            self.loss_scale.assign(tf.where(grow, self.loss_scale * 2.0, self.loss_scale))
+            self.finite_steps.assign(tf.where(grow, tf.constant(0, tf.int64), self.finite_steps + 1))
+            return tf.constant(True)
+
+        def skip():
+            self.loss_scale.assign(self.loss_scale / 2.0)
+            self.finite_steps.assign(0)
+            return tf.constant(False)
+        tf.cond(finite, apply, skip)
 
     def execution(self) -> dict[str, str]:
         runs_as = {"native": "graph (tf.function, no XLA)", "eager": "op by op (eager executor)",
                    "compiled": "XLA (tf.function jit_compile=True)"}[self.mode]
-        return {"runs_as": runs_as,
+        precision = {"fp32": "float32, TF32 off", "tf32": "float32 variables, TF32 matmuls and convolutions",
+                     "bf16": "variables float32, cast to bfloat16 for the forward pass",
+                     "fp16": "variables float32, cast to float16; dynamic loss scaling in the step"}[self.precision]
+        return {"runs_as": runs_as, "precision": precision,
                 "optimizer_update": "op by op" if self.mode == "eager" else "inside the graph (one function a step)"}
 
     def _tensor(self, array: np.ndarray) -> tf.Tensor:
@@ -193,7 +250,7 @@ class TensorFlowAdapter(Adapter):
             return tf.convert_to_tensor(array)
 
     def train_step(self, images: np.ndarray, labels: np.ndarray) -> Any:
-        scalars = self._adam_scalars() if self.task.optimizer.name == "adam" else ()
+        scalars = self._adam_scalars() if self.task.optimizer.name == "adam" and self.precision != "fp16" else ()
         return self._train(self._tensor(images), self._tensor(labels), *scalars)
 
     def predict(self, images: np.ndarray) -> np.ndarray:

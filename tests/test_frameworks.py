@@ -51,6 +51,7 @@ def assert_cells_honour_the_contract(framework: str, records: list[dict]) -> Non
         assert record["framework_version"]
         assert set(record["loaded_frameworks"]) == LOADS[framework], record["loaded_frameworks"]
         assert record["execution"]["runs_as"] and record["execution"]["optimizer_update"]
+        assert "float32" in record["execution"]["precision"]  # an fp32 cell says what arithmetic ran
         assert record["threads"] >= 1 and record["compile_cache"] == "cold"
         assert record["contention"]["other_cpu_cores"] >= 0 and record["contention"]["threshold_cores"] > 0
         assert_measurements_plausible(record["metrics"])
@@ -80,22 +81,39 @@ def assert_measurements_plausible(metrics: dict) -> None:
 
 @pytest.fixture(scope="module")
 def parity_table(tmp_path_factory) -> dict:
-    """One `bench parity` of every framework set up against PyTorch (the reference runs once), its stored table."""
+    """One `bench parity` of every framework set up, in fp32 and bf16, against PyTorch in fp32 (the reference runs
+    once), its stored table."""
     if READY["pytorch"] is None:
         pytest.skip("pytorch: run `bench setup pytorch` first")
     folder = tmp_path_factory.mktemp("parity")
-    completed = bench("parity", "--out", str(folder), cwd=folder, timeout=1800)
+    completed = bench("parity", "--precision", "fp32,bf16", "--out", str(folder), cwd=folder, timeout=1800)
     table = json.loads((folder / "parity-latest.json").read_text())
     return {"returncode": completed.returncode, "output": completed.stdout + completed.stderr, **table}
 
 
-@pytest.mark.parametrize("framework", [ready(name) for name in FRAMEWORKS if name != "pytorch"])
+#: What a CPU cannot run at bf16, and the words its record gives: Paddle's auto_cast has no effect on CPUs.
+CPU_WITHOUT_BF16 = {"paddle": "makes no effect"}
+
+
+@pytest.mark.parametrize("framework", [ready(name) for name in FRAMEWORKS])
 def test_parity_with_pytorch(parity_table, framework):
+    """Every framework against PyTorch in fp32: in fp32 within float32 rounding, in bf16 within bfloat16's
+    (PyTorch's own bf16 recipe included), or unsupported with why where the CPU has no bf16 path."""
     rows = [row for row in parity_table["rows"] if row["framework"] == framework]
-    assert sorted(row["task"] for row in rows) == ["cifar_cnn", "mnist_mlp"]
+    assert sorted((row["task"], row["precision"]) for row in rows) == [
+        ("cifar_cnn", "bf16"), ("cifar_cnn", "fp32"), ("mnist_mlp", "bf16"), ("mnist_mlp", "fp32")]
     for row in rows:
+        if row["precision"] == "bf16" and framework in CPU_WITHOUT_BF16:
+            assert row["status"] == "unsupported" and CPU_WITHOUT_BF16[framework] in row["reason"]
+            continue
         assert row["status"] == "pass", (row, parity_table["output"][-3000:])
-        assert all(row["differences"][kind] <= limit for kind, limit in parity_table["tolerances"].items())
+        limits = parity_table["tolerances"][row["precision"]]
+        assert all(row["differences"][kind] <= limit for kind, limit in limits.items())
+        if row["precision"] == "bf16":  # bfloat16 really ran: not float32 under another name
+            float32_spread = max(other["differences"]["kernel"] for other in parity_table["rows"]
+                                 if other["task"] == row["task"] and other["precision"] == "fp32"
+                                 and other["status"] == "pass")
+            assert row["differences"]["kernel"] > 10 * float32_spread, (row, float32_spread)
 
 
 def test_parity_exits_0_when_every_framework_passes(parity_table):

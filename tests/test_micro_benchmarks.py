@@ -46,7 +46,8 @@ def test_load_and_rank_a_run(benchmark, tmp_path):
         store.write_cell({
             "schema_version": 2, "run_id": "run", "cell_id": f"cell{index}", "framework": f"fw{index % 7}",
             "task": "mnist_mlp", "dataset": "synthetic", "synthetic_data": True, "device": "cpu",
-            "mode": "eager", "repeat": index // 7, "seed": 0, "epochs": 1, "batch_size": 128, "status": "failed",
+            "mode": "eager", "precision": "fp32", "repeat": index // 7, "seed": 0, "epochs": 1, "batch_size": 128,
+            "batch_outside_spec": False, "status": "failed",
             "reason": "synthetic record", "wall_time_s": 1.0, "started_at": "", "finished_at": "",
             "exit_code": 1, "signal": None, "log_tail": "", "interpreter": {"python": "p", "origin": "managed"},
             "metrics": {"train_samples_per_s": float(np.median(windows)), "train_samples_per_s_windows": windows}})

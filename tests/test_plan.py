@@ -10,17 +10,18 @@ from rich.console import Console
 
 from bench import machine, runner, session
 from bench.envs import Interpreter
-from bench.registry import FRAMEWORKS, SHARED_GPU_ENVIRONMENT, Limit
+from bench.registry import FRAMEWORKS, SHARED_GPU_ENVIRONMENT, SHARED_LIMITS, Limit
 from bench.results import RunStore
 from bench.runner import ChildOutcome, child_environment, plan
 from bench.sampler import Energy, MemoryPeaks
-from bench.settings import MODES, RunSettings
+from bench.settings import MODES, PRECISIONS, RunSettings
+from frameworks.errors import UserError
 
 MANAGED = Interpreter("/managed/bin/python", "managed")
 USER = Interpreter("/opt/cuda-env/bin/python", "user")
 TENSORFLOW_VARIABLES = {"TF_FORCE_GPU_ALLOW_GROWTH", "TF_CUDNN_USE_AUTOTUNE"}
 PADDLE_VARIABLES = {"FLAGS_allocator_strategy", "FLAGS_cudnn_exhaustive_search"}
-EVERY_GPU_VARIABLE = {name for fw in FRAMEWORKS.values() for name in fw.gpu_policy}
+EVERY_GPU_VARIABLE = {name for fw in FRAMEWORKS.values() for name in fw.gpu_policy()}
 
 
 def _settings(**overrides) -> RunSettings:
@@ -29,10 +30,9 @@ def _settings(**overrides) -> RunSettings:
 
 
 def test_every_limit_names_known_values():
-    for framework in FRAMEWORKS.values():
-        for limit in framework.limits:
-            assert limit.device in (None, "cpu", "cuda") and limit.mode in (None, *MODES)
-            assert limit.origin in (None, "managed", "user") and limit.why
+    for limit in SHARED_LIMITS + tuple(limit for framework in FRAMEWORKS.values() for limit in framework.limits):
+        assert limit.device in (None, "cpu", "cuda") and limit.mode in (None, *MODES)
+        assert limit.origin in (None, "managed", "user") and limit.precision in (None, *PRECISIONS) and limit.why
 
 
 @pytest.fixture
@@ -52,6 +52,30 @@ def test_every_framework_runs_every_mode_on_both_devices_today(name):
         for mode in MODES:
             for origin in ("managed", "user"):
                 assert FRAMEWORKS[name].limit_for(device, mode, origin) is None
+
+
+def test_tf32_is_planned_on_gpus_only_and_lifts_the_tf32_ban():
+    """TF32 is a GPU math mode: a CPU cell asking for it is recorded unsupported, with why, for every framework;
+    on a GPU it runs, without the NVIDIA_TF32_OVERRIDE=0 every other precision gets."""
+    settings = _settings(device="cpu", precisions=("fp32", "tf32", "bf16"))
+    cells = plan(settings, {"pytorch": MANAGED, "tensorflow": MANAGED}, "cpu", {"mnist_mlp": "synthetic"})
+    assert [(c.framework, c.precision, c.unsupported_reason is None) for c in cells] == [
+        ("pytorch", "fp32", True), ("pytorch", "tf32", False), ("pytorch", "bf16", True),
+        ("tensorflow", "fp32", True), ("tensorflow", "tf32", False), ("tensorflow", "bf16", True)]
+    assert "tensor cores" in cells[1].unsupported_reason
+    on_gpu = plan(replace(settings, device="cuda"), {"pytorch": MANAGED}, "cuda", {"mnist_mlp": "synthetic"})
+    assert all(cell.unsupported_reason is None for cell in on_gpu)
+    assert "NVIDIA_TF32_OVERRIDE" not in child_environment("pytorch", "cuda", precision="tf32")
+    assert child_environment("pytorch", "cuda", precision="bf16")["NVIDIA_TF32_OVERRIDE"] == "0"
+
+
+def test_batch_sweep_plans_one_cell_per_batch_and_marks_those_outside_the_spec():
+    cells = plan(_settings(batch_sizes=(32, 128, 512), train_samples=2048), {"pytorch": MANAGED}, "cuda",
+                 {"mnist_mlp": "synthetic"})
+    assert [(cell.batch_size, cell.outside_spec) for cell in cells] == [(32, True), (128, False), (512, True)]
+    assert len({cell.cell_id for cell in cells}) == 3
+    with pytest.raises(UserError, match="fewer than 2 batches of 512"):
+        _settings(batch_sizes=(32, 512), train_samples=1000)
 
 
 def test_plan_marks_limited_cells_and_runs_the_others(declared_limit):
@@ -98,7 +122,7 @@ def test_session_records_unsupported_cell_without_a_process(tmp_path, monkeypatc
     assert record["gpu_policy"] is None and record["threads"] is None and record["contention"] is None
     assert record["compile_cache"] == "cold" and record["synthetic_data"] is True
     assert f"not run: {declared_limit}" in (store.folder / record["log_path"]).read_text()
-    assert by_framework["tensorflow"]["gpu_policy"] == FRAMEWORKS["tensorflow"].gpu_policy
+    assert by_framework["tensorflow"]["gpu_policy"] == FRAMEWORKS["tensorflow"].gpu_policy()
     assert "unsupported" in console.file.getvalue()
     assert "cells to run, 1 unsupported here (recorded without a process)" in console.file.getvalue()
     RunStore(tmp_path, store.run_id).cells()  # every record reads back and validates against the schema
@@ -112,7 +136,7 @@ def test_gpu_policy_is_per_framework():
     keras_jax = child_environment("keras[jax]", "cuda")
     assert keras_jax["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false" and not TENSORFLOW_VARIABLES & keras_jax.keys()
     assert TENSORFLOW_VARIABLES <= child_environment("keras[tensorflow]", "cuda").keys()
-    assert FRAMEWORKS["keras[torch]"].gpu_policy == FRAMEWORKS["pytorch"].gpu_policy == dict(SHARED_GPU_ENVIRONMENT)
+    assert FRAMEWORKS["keras[torch]"].gpu_policy() == FRAMEWORKS["pytorch"].gpu_policy() == dict(SHARED_GPU_ENVIRONMENT)
 
 
 def test_cpu_cells_get_no_gpu_variables(monkeypatch):

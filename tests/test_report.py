@@ -21,7 +21,7 @@ from rich.console import Console
 
 from bench import aggregate, catalogue, display
 from bench.registry import FRAMEWORKS
-from bench.report import choose, content, parity_file, rosetta
+from bench.report import choose, content, parity_file, rosetta, spreadsheet
 from bench.results import SCHEMA_PATH, SCHEMA_VERSION, RunStore
 from conftest import bench
 
@@ -38,7 +38,8 @@ def record(framework: str, *, task="mnist_mlp", dataset="mnist", mode="eager", r
     synthetic = dataset == "synthetic"
     document = {
         "framework": framework, "task": task, "dataset": dataset, "synthetic_data": synthetic, "device": "cpu",
-        "mode": mode, "repeat": repeat, "seed": 0, "epochs": 2, "batch_size": 128, "train_samples": 60_000,
+        "mode": mode, "precision": "fp32", "repeat": repeat, "seed": 0, "epochs": 2, "batch_size": 128,
+        "batch_outside_spec": False, "train_samples": 60_000,
         "test_samples": 10_000, "status": status, "reason": reason, "wall_time_s": 12.5,
         "started_at": "2026-01-01T00:00:00+00:00", "finished_at": "2026-01-01T00:00:12+00:00",
         "exit_code": 0 if status == "ok" else 1, "signal": None, "log_tail": log_tail,
@@ -296,11 +297,15 @@ def test_parity_table_is_shown_when_bench_parity_stored_one(choice_run):
     from bench.parity import ParityRow
 
     assert "No parity table stored" in report_page(choice_run)[0]
-    parity_file.save(choice_run.parent, [ParityRow("mxnet", "mnist_mlp", "pass", {"loss": 5.5e-7, "kernel": 5.3e-7,
-                                                                                   "bias": 7e-6}, {}, 101_770)],
-                     reference="pytorch", steps=5, tolerances={"loss": 1e-5}, seed=0)
-    parity = tables(report_page(choice_run)[0])["sortable"]
-    assert ["mxnet", "mnist_mlp", "5.5e-07", "5.3e-07", "7.0e-06", "101,770", "pass"] in parity
+    rows = [ParityRow("mxnet", "mnist_mlp", "pass", {"loss": 5.5e-7, "kernel": 5.3e-7, "bias": 7e-6}, {}, 101_770),
+            ParityRow("paddle", "mnist_mlp", "unsupported", reason="no bf16 on a CPU", precision="bf16")]
+    parity_file.save(choice_run.parent, rows, reference="pytorch", steps=5, seed=0,
+                     tolerances={"fp32": {"loss": 1e-5}, "bf16": {"loss": 3e-2}})
+    page = report_page(choice_run)[0]
+    parity = tables(page)["sortable"]
+    assert ["mxnet", "mnist_mlp", "fp32", "5.5e-07", "5.3e-07", "7.0e-06", "101,770", "pass"] in parity
+    assert ["paddle", "mnist_mlp", "bf16", "—", "—", "—", "—", "unsupported — no bf16 on a CPU"] in parity
+    assert "fp32: loss 1e-05; bf16: loss 0.03" in page
 
 
 def test_environment_shows_exact_versions_and_interpreters(choice_run):
@@ -481,3 +486,29 @@ def test_bench_run_ends_with_the_report_path(tmp_path):
     page = (tmp_path / "reports" / f"{run_id}.html").read_text()
     assert page == (tmp_path / "reports" / "latest.html").read_text()
     assert "pytorch native" in page and 'id="synthetic-banner"' in page
+
+
+def test_batch_sweep_is_compared_per_batch_charted_across_batches_and_keeps_accuracy_out(tmp_path):
+    """A sweep: each batch size is its own leaderboard (frameworks compared at one batch), the swept batches are
+    labelled outside the spec with their accuracy not compared, and one chart shows the sweep."""
+    records = [dict(record(name, speed=speed * batch / 128, accuracy=0.95, repeat=0), batch_size=batch,
+                    batch_outside_spec=batch != 128,
+                    cell_id=f"{name}--mnist_mlp--mnist--cpu--eager--fp32--b{batch}--r0")
+               for name, speed in (("pytorch", 20_000.0), ("tensorflow", 15_000.0)) for batch in (32, 128, 512)]
+    run = write_run(tmp_path / "results", "sweep", records)
+    report = content.load([str(run)], run.parent)
+    assert [setting.title for setting in report.settings] == [
+        "mnist_mlp on mnist (cpu)", "mnist_mlp on mnist (cpu, batch 32 outside the spec)",
+        "mnist_mlp on mnist (cpu, batch 512 outside the spec)"]
+    inside, outside = report.settings[0], report.settings[1]
+    assert inside.rows[0]["test_accuracy"].number == pytest.approx(0.95)
+    assert outside.rows[0]["test_accuracy"].number is None
+    assert "outside the spec's 128: accuracy recorded, not compared" in outside.rows[0]["test_accuracy"].note
+    assert not any("accurate" in lead.title for lead in outside.headline)
+    assert [title for title, _ in report.sweeps] == ["mnist_mlp on mnist (cpu, fp32)"]
+    page, _ = report_page(run)
+    assert "Batch-size sweep: mnist_mlp on mnist (cpu, fp32)" in page and "Batch 128 is the spec" in page
+    rows = list(csv.DictReader(io.StringIO(spreadsheet.render(report))))
+    assert sorted((row["framework"], row["batch_size"], row["batch_outside_spec"], row["test_accuracy"])
+                  for row in rows)[:3] == [("pytorch", "128", "False", "0.95"), ("pytorch", "32", "True", ""),
+                                           ("pytorch", "512", "True", "")]

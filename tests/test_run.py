@@ -43,14 +43,33 @@ def test_real_format_data_gives_accuracy_and_dataframe(tmp_path, mnist_folder):
     assert [epoch["epoch"] for epoch in row["epochs_detail"]] == [1, 2]
 
 
+#: One framework per mixed-precision recipe that runs bf16 on a CPU: torch.autocast, casts by hand in a graph,
+#: Keras's dtype policy (on JAX), MXNet's AMP. (Paddle's auto_cast has no effect on CPUs: unsupported there.)
+BF16_RECIPES = ("pytorch", "tensorflow", "keras[jax]", "mxnet")
+#: bf16 on real data must land within this of the same framework's fp32 accuracy: 1.5 points, four binomial
+#: standard errors at 10,000 test samples; a recipe that lost the float32 master weights or the loss's float32
+#: softmax falls far outside it.
+FP32_BAND = 0.015
+
+
 @pytest.mark.skipif(not FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
-def test_real_fashion_mnist_accuracy_is_plausible(tmp_path):
-    completed = bench("run", "--frameworks", "pytorch", "--tasks", "mnist_mlp", "--dataset", "fashion-mnist",
-                      "--epochs", "1", "--train-samples", "20000", cwd=tmp_path)
+def test_real_fashion_mnist_accuracy_is_plausible_and_bf16_stays_in_the_fp32_band(tmp_path):
+    frameworks = [name for name in BF16_RECIPES if envs.managed_python(FRAMEWORKS[name])]
+    completed = bench("run", "--frameworks", ",".join(frameworks), "--tasks", "mnist_mlp", "--dataset",
+                      "fashion-mnist", "--epochs", "1", "--train-samples", "20000", "--precision", "fp32,bf16",
+                      cwd=tmp_path, timeout=900)
     assert completed.returncode == 0, completed.stderr
-    [record] = cells(tmp_path / "results")
-    assert record["status"] == "ok" and record["test_samples"] == 10_000  # the whole test set
-    assert 0.75 < record["metrics"]["test_accuracy"] < 0.92  # published MLPs reach ~0.85-0.89 on Fashion-MNIST
+    records = {(r["framework"], r["precision"]): r for r in cells(tmp_path / "results")}
+    assert len(records) == 2 * len(frameworks)
+    for record in records.values():
+        assert record["status"] == "ok", (record["cell_id"], record["reason"], record["log_tail"])
+        assert record["test_samples"] == 10_000  # the whole test set
+        assert 0.75 < record["metrics"]["test_accuracy"] < 0.92  # published MLPs reach ~0.85-0.89 here
+        assert record["precision"] in record["cell_id"] and record["execution"]["precision"]
+    for name in frameworks:
+        fp32, bf16 = (records[name, precision]["metrics"]["test_accuracy"] for precision in ("fp32", "bf16"))
+        assert abs(bf16 - fp32) <= FP32_BAND, (name, fp32, bf16)
+    assert "bfloat16" in records["pytorch", "bf16"]["execution"]["precision"]  # what ran, in the record
 
 
 def test_default_dataset_falls_back_and_says_so(tmp_path):
@@ -166,3 +185,15 @@ def test_compile_caches_are_cold_and_per_cell_unless_warm_is_asked(tmp_path, smo
     assert "bench-cell-" in cold_record["framework_settings"]["inductor_cache_dir"]
     assert warm_record["framework_settings"]["inductor_cache_dir"].startswith(str(tmp_path / "cache"))
     assert any((tmp_path / "cache" / "compile-cache" / "pytorch" / "inductor").iterdir())
+
+
+def test_batch_sweep_runs_one_cell_per_batch_and_charts_them(tmp_path):
+    completed = bench("run", *SMOKE, "--tasks", "mnist_mlp", "--dataset", "synthetic", "--batch-size", "64,128",
+                      "--train-samples", "1024", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    records = sorted(cells(tmp_path / "results"), key=lambda r: r["batch_size"])
+    assert [(r["status"], r["batch_size"], r["batch_outside_spec"]) for r in records] == [
+        ("ok", 64, True), ("ok", 128, False)]
+    assert records[0]["cell_id"].endswith("--fp32--b64--r0") and records[0]["train_samples"] == 1024
+    page = next((tmp_path / "reports").glob("2*.html")).read_text()
+    assert "Batch-size sweep: mnist_mlp on synthetic (cpu, fp32)" in page

@@ -4,7 +4,7 @@ import subprocess
 import sys
 import time
 
-from bench.sampler import CONTENTION_THRESHOLD_CORES, CellSampler
+from bench.sampler import CONTENTION_THRESHOLD_CORES, CellSampler, contention_verdict
 
 ALLOCATE = "import time; block = bytearray({size}); block[::4096] = b'x' * len(block[::4096]); time.sleep({hold})"
 SPIN = "import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass"
@@ -51,3 +51,21 @@ def test_a_busy_neighbour_is_contention_and_the_cells_own_work_is_not():
     found = busy.contention()
     assert found["flagged"] and found["other_cpu_cores"] > CONTENTION_THRESHOLD_CORES, found
     assert "other processes used" in found["reason"]
+
+
+def test_other_processes_on_the_gpu_flag_the_cell_and_are_named():
+    """NVML's list of other processes holding the GPU while the cell was timed: each named in the reason."""
+    others = [{"pid": 4242, "name": "python3", "used_bytes": 3 * 2**30}, {"pid": 77, "name": "?", "used_bytes": None}]
+    flagged, reason = contention_verdict(0.0, others)
+    assert flagged
+    assert "2 other process(es) held the GPU" in reason and "python3 (pid 4242, 3072 MiB)" in reason
+    assert "? (pid 77)" in reason
+    assert contention_verdict(0.0, []) == (False, None) and contention_verdict(0.0, None) == (False, None)
+    both, why = contention_verdict(1.0, others[:1])
+    assert both and "other processes used 1.00 cores" in why and "pid 4242" in why
+
+
+def test_gpu_processes_that_may_be_the_cell_itself_do_not_flag_it():
+    """NVML never listed the cell's own processes (another PID namespace): what it lists may be the cell."""
+    flagged, reason = contention_verdict(0.0, [{"pid": 9, "name": "?", "used_bytes": None}], own_gpu_seen=False)
+    assert not flagged and "may be the cell itself" in reason

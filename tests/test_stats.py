@@ -5,6 +5,7 @@ import math
 import pytest
 
 from bench import aggregate, metrics, results, session, stats
+from bench.results import SCHEMA_VERSION
 from bench.sampler import Energy, MemoryPeaks
 from frameworks.spec import TASKS
 
@@ -85,6 +86,7 @@ def test_derived_fields_and_utilisation():
 
 def _record(framework, windows, rss):
     return {"task": "mnist_mlp", "dataset": "synthetic", "device": "cpu", "framework": framework, "mode": "eager",
+            "precision": "fp32", "batch_size": 128,
             "status": "ok", "test_samples": 100,
             "metrics": {"train_samples_per_s": sorted(windows)[len(windows) // 2],
                         "train_samples_per_s_windows": windows, "peak_host_tree_bytes": rss}}
@@ -103,7 +105,7 @@ def test_version_1_records_migrate_with_new_fields_null(tmp_path):
     old = {"schema_version": 1, "status": "ok", "metrics": {"train_samples_per_s": 5.0}}
     path.write_text(json.dumps(old))
     migrated = results.check_version(results.read_json(path, "cell record"), path)
-    assert migrated["schema_version"] == 3 and migrated["metrics"]["train_samples_per_s"] == 5.0
+    assert migrated["schema_version"] == SCHEMA_VERSION and migrated["metrics"]["train_samples_per_s"] == 5.0
     assert migrated["metrics"]["latency_batch1_ms_p99"] is None and migrated["gpu_policy"] is None
     assert migrated["contention"] is None and migrated["execution"] is None
 
@@ -152,7 +154,8 @@ def test_repeats_auto_settles_a_cell_once_its_interval_is_narrow():
     """--repeats auto: three tight repeats settle a cell, three scattered ones do not, a failure settles it."""
     def record(framework, speed, status="ok"):
         return {"framework": framework, "task": "mnist_mlp", "dataset": "synthetic", "device": "cpu",
-                "mode": "native", "status": status, "metrics": {"train_samples_per_s": speed}}
+                "mode": "native", "precision": "fp32", "batch_size": 128, "status": status,
+                "metrics": {"train_samples_per_s": speed}}
     records = [record("tight", s) for s in (100.0, 101.0, 100.5)] + \
               [record("scattered", s) for s in (100.0, 140.0, 70.0)] + \
               [record("two", s) for s in (100.0, 100.1)] + [record("broken", None, "failed")]

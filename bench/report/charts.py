@@ -248,6 +248,52 @@ def _phase_seconds(group: aggregate.Group, fields: tuple[str, ...]) -> float | N
     return max(total, 0.0)
 
 
+def batch_sweep(groups: list[aggregate.Group], palette: dict[str, str]) -> Chart | None:
+    """A batch-size sweep (groups of one task, dataset, device and precision at several batch sizes): training
+    throughput, the time of one training step and peak memory against the batch, one line per framework and mode
+    (median over repeats; a batch where a group has no value is left out of its line, never drawn as zero)."""
+    memory_metric = GPU_MEMORY if any(g.device == "cuda" for g in groups) else HOST_MEMORY
+    panels = (("train samples/s", lambda g: g.central(TRAIN_SPEED.name)),
+              ("ms per training step", lambda g: g.batch_size / g.central(TRAIN_SPEED.name) * 1000
+               if g.central(TRAIN_SPEED.name) else None),
+              (f"peak {'GPU' if memory_metric is GPU_MEMORY else 'host'} memory, MiB",
+               lambda g: g.central(memory_metric.name) / memory_metric.scale
+               if g.central(memory_metric.name) is not None else None))
+    lines: dict[str, list[aggregate.Group]] = {}
+    for group in sorted(groups, key=lambda g: g.batch_size):
+        lines.setdefault(group.label, []).append(group)
+    drawn = {label: members for label, members in lines.items() if any(g.central(TRAIN_SPEED.name) for g in members)}
+    if not drawn:
+        return None
+    with rc_context(STYLE):
+        figure = Figure(figsize=(10.5, 3.2), layout="constrained")
+        for axes, (ylabel, value_of) in zip(figure.subplots(1, 3), panels):
+            for label, members in drawn.items():
+                points = [(g.batch_size, value_of(g)) for g in members if g.ok]
+                points = [(batch, value) for batch, value in points if value is not None]
+                if points:
+                    batches, values = zip(*points)
+                    axes.plot(batches, values, marker="o", markersize=3, linewidth=1.4,
+                              color=palette[members[0].framework], label=_text(label),
+                              linestyle="--" if members[0].mode == "compiled" else "-")
+            axes.set_xscale("log", base=2)
+            batches = sorted({g.batch_size for g in groups})
+            axes.set_xticks(batches, [str(batch) for batch in batches])
+            axes.minorticks_off()
+            axes.set_xlabel("training batch size")
+            axes.set_ylabel(ylabel)
+        figure.legend(*figure.axes[0].get_legend_handles_labels(), loc="outside right upper", frameon=False,
+                      fontsize=8)
+        svg = _render(figure)
+    spec_batch = {g.batch_size for g in groups if not g.outside_spec}
+    return Chart("Batch-size sweep", svg, " ".join(filter(None, [
+        "Steady-state training throughput, the time of one step (batch / throughput) and peak memory at each batch "
+        "size (median over repeats).",
+        f"Batch {', '.join(map(str, sorted(spec_batch)))} is the spec's; the others are outside it (accuracy not "
+        "compared)." if spec_batch else "Every batch here is outside the spec (accuracy not compared).",
+        _left_out([members[0] for label, members in lines.items() if label not in drawn])])))
+
+
 def for_setting(groups: list[aggregate.Group], palette: dict[str, str]) -> list[Chart]:
     """Every chart that has something to show for one setting, in the report's order."""
     found = [throughput(groups, palette), accuracy(groups, palette), *memory(groups, palette),

@@ -1,6 +1,6 @@
 """`bench compare RUN_A RUN_B`: what changed from A to B — a new version of a framework, another machine, another
 setting — flagging only what `bench.stats.compare` finds significant at 95 %, group against the same group
-(task, dataset, device, framework, mode) in the other run. Both runs are read with the report's loader.
+(task, dataset, device, precision, batch size, framework, mode) in the other run. Both runs are read with the report's loader.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class Comparison:
 
 
 def _groups(report: content.Report) -> dict[tuple, tuple[content.Setting, aggregate.Group]]:
-    return {(g.task, g.dataset, g.device, g.framework, g.mode): (setting, g)
+    return {(g.task, g.dataset, g.device, g.precision, g.batch_size, g.framework, g.mode): (setting, g)
             for setting in report.settings for g in setting.groups}
 
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import aggregate, catalogue, stats
+from bench import aggregate, capacity, catalogue, stats
 from bench.catalogue import (ACCURACY, GPU_MEMORY, HOST_MEMORY, LATENCY, LATENCY_P99, PROCESS_MEMORY,
                              TIME_TO_ACCURACY, Metric)
 from bench.report import choose, parity_file
 from bench.results import RunStore, run_folder
-from frameworks.spec import TASKS
+from frameworks.spec import PRECISIONS, TASKS
 
 MISSING = "—"
 
@@ -48,22 +48,32 @@ class Lead:
 
 @dataclass
 class Setting:
-    """One (task, dataset, device): the unit every comparison is made within."""
+    """One (task, dataset, device, precision, batch size): the unit every comparison is made within. Frameworks are
+    ranked against each other at one precision and one batch size, never across them."""
     task: str
     dataset: str
     device: str
+    precision: str
+    batch_size: int
     groups: list[aggregate.Group]
     headline: list[Lead] = field(default_factory=list)
     rows: list[dict[str, Value]] = field(default_factory=list)  # leaderboard, one per group, keyed by column
     ranking: choose.Ranking | None = None
 
     @property
+    def outside_spec(self) -> bool:
+        return any(group.outside_spec for group in self.groups)
+
+    @property
     def title(self) -> str:
-        return f"{self.task} on {self.dataset} ({self.device})"
+        return self.groups[0].setting_title
 
     @property
     def anchor(self) -> str:
-        return f"{self.task}-{self.dataset}-{self.device}"
+        """task-dataset-device, then the precision and batch where they are not fp32 and the spec's."""
+        variant = "".join([f"-{self.precision}" if self.precision != "fp32" else "",
+                           f"-b{self.batch_size}" if self.outside_spec else ""])
+        return f"{self.task}-{self.dataset}-{self.device}{variant}"
 
     @property
     def synthetic(self) -> bool:
@@ -100,10 +110,21 @@ class Report:
     parity: dict | None
     generated_at: str
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why) of cell files that could not be read
+    capacity: dict | None = None  # `bench capacity`'s stored table beside the runs
 
     @property
     def synthetic(self) -> bool:
         return any(record["synthetic_data"] for record in self.records)
+
+    @property
+    def sweeps(self) -> list[tuple[str, list[aggregate.Group]]]:
+        """Batch-size sweeps: (title, groups) for each task, dataset, device and precision measured at more than
+        one batch size."""
+        found: dict[tuple, list[aggregate.Group]] = {}
+        for setting in self.settings:
+            found.setdefault(setting.groups[0].setting[:4], []).extend(setting.groups)
+        return [(f"{groups[0].task} on {groups[0].dataset} ({groups[0].device}, {groups[0].precision})", groups)
+                for groups in found.values() if len({g.batch_size for g in groups}) > 1]
 
     @property
     def contended(self) -> list[str]:
@@ -168,8 +189,9 @@ def load(runs: list[str], root: Path) -> Report:
         skipped += [(str(path), why) for path, why in unreadable]
     records = _versions_apart(records)
     parity = next(filter(None, (parity_file.load(run.folder.parent) for run in loaded)), None)
+    stored_capacity = next(filter(None, (capacity.load(run.folder.parent) for run in loaded)), None)
     return Report(loaded, records, settings_of(records), parity,
-                  datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), skipped)
+                  datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), skipped, stored_capacity)
 
 
 def _versions_apart(records: list[dict]) -> list[dict]:
@@ -186,14 +208,14 @@ def _versions_apart(records: list[dict]) -> list[dict]:
 def settings_of(records: list[dict]) -> list[Setting]:
     by_key: dict[tuple, list[aggregate.Group]] = {}
     for group in aggregate.group(records):
-        by_key.setdefault((group.task, group.dataset, group.device), []).append(group)
+        by_key.setdefault(group.setting, []).append(group)
     settings = []
-    for (task, dataset, device), groups in sorted(by_key.items(), key=_setting_order):
+    for key, groups in sorted(by_key.items(), key=_setting_order):
         groups.sort(key=lambda g: (g.framework, g.mode))
-        setting = Setting(task, dataset, device, groups)
+        setting = Setting(*key, groups)
         setting.headline = headline(groups)
         setting.rows = [leaderboard_row(g) for g in groups]
-        setting.ranking = choose.rank(groups, device)
+        setting.ranking = choose.rank(groups, setting.device)
         settings.append(setting)
     return settings
 
@@ -204,9 +226,10 @@ def task_order(task: str) -> tuple[int, str]:
 
 
 def _setting_order(item) -> tuple:
-    """Tasks in the spec's order, real data before synthetic."""
-    (task, dataset, device), groups = item
-    return *task_order(task), dataset == "synthetic", dataset, device
+    """Tasks in the spec's order, real data before synthetic; then device, precision (as PRECISIONS) and batch."""
+    (task, dataset, device, precision, batch_size), groups = item
+    return (*task_order(task), dataset == "synthetic", dataset, device, PRECISIONS.index(precision),
+            any(group.outside_spec for group in groups), batch_size)
 
 
 def headline(groups: list[aggregate.Group]) -> list[Lead]:
@@ -269,6 +292,9 @@ def missing_reason(group: aggregate.Group, metric: Metric) -> str:
         return f"no successful repeat ({', '.join(statuses)}): see Failures"
     if metric in (ACCURACY, TIME_TO_ACCURACY) and group.ok[0]["synthetic_data"]:
         return "synthetic data: no accuracy"
+    if metric in catalogue.SPEC_ONLY and group.outside_spec:
+        return (f"batch {group.batch_size}, outside the spec's {TASKS[group.task].batch_size}: accuracy recorded, "
+                "not compared")
     reasons = {r["metrics"].get(metric.reason) for r in group.ok} if metric.reason else set()
     reasons.discard(None)
     return "; ".join(sorted(reasons)) or "not recorded"

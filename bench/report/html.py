@@ -82,8 +82,11 @@ def render(report: content.Report) -> str:
     views = [{"setting": setting, "charts": setting_charts(setting.groups, palette),
               "ranked": ranked(setting.ranking)} for setting in report.settings]
     data = choose.page_data({setting.anchor: setting.ranking for setting in report.settings})
+    sweeps = [{"title": title, "charts": [{"title": chart.title, "caption": chart.caption, "src": data_uri(chart.svg)}
+                                          for chart in [charts.batch_sweep(groups, palette)] if chart]}
+              for title, groups in report.sweeps]
     return templates().get_template("report.html.j2").render(
-        report=report, views=views, data=data, presets=choose.PRESETS, default_preset=choose.DEFAULT_PRESET,
+        report=report, views=views, data=data, sweeps=sweeps, presets=choose.PRESETS, default_preset=choose.DEFAULT_PRESET,
         criteria=choose.choices("cpu"), decades=choose.LOG_DECADES, accuracy_span=choose.ACCURACY_SPAN,
         modes=content.MODES,
         code=code_columns(report), settings_by_framework=environment.framework_settings(report.records),

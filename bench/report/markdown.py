@@ -97,6 +97,13 @@ def render(report: content.Report, charts_folder: str) -> tuple[str, dict[str, s
             name = f"{charts_folder}/{setting.anchor}-{index + 1}.svg"
             files[name] = chart.svg
             out += [f"![{text(chart.title)}]({name})", ""] + ([text(chart.caption), ""] if chart.caption else [])
+    for index, (title, groups) in enumerate(report.sweeps):
+        chart = charts.batch_sweep(groups, palette)
+        if chart:
+            name = f"{charts_folder}/sweep-{index + 1}.svg"
+            files[name] = chart.svg
+            out += [f"### Batch-size sweep: {text(title)}", "", f"![{text(chart.title)}]({name})", "",
+                    text(chart.caption), ""]
     out += ["## Failures", ""]
     for record in report.failures:
         out += [f"- **{text(record['cell_id'])}** — {text(record['status'])}: {text(record.get('reason'))} "
@@ -108,7 +115,7 @@ def render(report: content.Report, charts_folder: str) -> tuple[str, dict[str, s
         out += ["", "Result files that could not be read (left out of everything above):", ""]
         out += [f"- {text(path)}: {text(why)}" for path, why in report.skipped]
     out += ["" if report.failures or report.skipped else "Every cell finished (status ok).", ""]
-    out += _code(report) + _parity(report) + _environment(report)
+    out += _code(report) + _parity(report) + _capacity(report) + _environment(report)
     out += ["## Methodology", "", "Each number is defined in the README's \"What a cell measures\" and \"Repeats, "
             "intervals and 'faster than'\" sections, and in the HTML report's Methodology section.", "",
             "### What ran: modes", "",
@@ -141,15 +148,32 @@ def _parity(report: content.Report) -> list[str]:
         return out + ["No parity table stored beside these runs (`bench parity` writes results/parity-latest.json).", ""]
     parity = report.parity
     out += [f"`bench parity`, {text(parity.get('measured_at'))}: against {text(parity.get('reference'))}, "
-            f"{text(parity.get('steps'))} steps, seed {text(parity.get('seed'))}.", ""]
+            f"{text(parity.get('steps'))} steps, seed {text(parity.get('seed'))}; every precision against fp32.", ""]
     rows = []
     for row in parity["rows"]:
         found = row.get("differences") or {}
-        rows.append([row.get("framework"), row.get("task"),
+        rows.append([row.get("framework"), row.get("task"), row.get("precision"),
                      *(f"{found[kind]:.1e}" if kind in found else content.MISSING for kind in ("loss", "kernel", "bias")),
                      f"{row['parameter_count']:,}" if row.get("parameter_count") else content.MISSING,
                      f"{row.get('status')} {row.get('reason') or ''}".strip()])
-    return out + table(["framework", "task", "loss", "kernels", "biases", "parameters", "result"], rows)
+    return out + table(["framework", "task", "precision", "loss", "kernels", "biases", "parameters", "result"], rows)
+
+
+def _capacity(report: content.Report) -> list[str]:
+    out = ["## Capacity", ""]
+    if not report.capacity:
+        return out + ["No capacity table stored beside these runs (`bench capacity` writes "
+                      "results/capacity-latest.json).", ""]
+    stored = report.capacity
+    out += [f"`bench capacity`, {text(stored.get('measured_at'))}: the largest training batch that fitted, mode "
+            f"{text(stored.get('mode'))}, {text(stored.get('steps'))} steps per try, each in a fresh process. Memory "
+            "per sample: the slope of peak memory against batch size.", ""]
+    rows = [[row["framework"], row["task"], row["device"], row["precision"], row["largest_batch"] or content.MISSING,
+             row["smallest_too_big"] or content.MISSING,
+             f"{row['bytes_per_sample'] / 1024:,.1f}" if row.get("bytes_per_sample") is not None else content.MISSING,
+             row["verdict"]] for row in stored["rows"]]
+    return out + table(["framework", "task", "device", "precision", "largest batch", "too big", "KiB per sample",
+                        "verdict"], rows)
 
 
 def _environment(report: content.Report) -> list[str]:

@@ -15,10 +15,11 @@ from frameworks.errors import UserError
 from frameworks.protocol import write_json_atomic
 
 FILE_NAME = "parity-latest.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: rows carry their precision, tolerances are per precision
 
 
-def save(root: Path, rows: list, *, reference: str, steps: int, tolerances: dict[str, float], seed: int) -> Path:
+def save(root: Path, rows: list, *, reference: str, steps: int, tolerances: dict[str, dict[str, float]],
+         seed: int) -> Path:
     """Write ROWS (bench.parity.ParityRow) and how they were measured; returns the file's path."""
     path = Path(root) / FILE_NAME
     write_json_atomic(path, {

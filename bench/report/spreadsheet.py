@@ -19,7 +19,8 @@ def _metric_columns(metric: catalogue.Metric) -> tuple[str, ...]:
     return (metric.name, *metric.interval_fields[:3]) if metric.summary == "median" else (metric.name,)
 
 
-COLUMNS = ("task", "dataset", "device", "synthetic_data", "framework", "mode", "version", "status", "ok_repeats",
+COLUMNS = ("task", "dataset", "device", "precision", "batch_size", "batch_outside_spec", "synthetic_data",
+           "framework", "mode", "version", "status", "ok_repeats",
            "repeats", *(column for metric in catalogue.SPREADSHEET for column in _metric_columns(metric)),
            "score_default_weights", "rank_default_weights", "provisional",
            *(f"score_{key}" for key in choose.CRITERION_KEYS), "contention", "leads", "notes")
@@ -47,7 +48,8 @@ def render(report: content.Report) -> str:
             rank, entry = ranks.get(group.label, (None, None))
             record = {
                 "task": group.task, "dataset": group.dataset, "device": group.device,
-                "synthetic_data": setting.synthetic, "framework": group.framework, "mode": group.mode,
+                "precision": group.precision, "batch_size": group.batch_size,
+                "batch_outside_spec": group.outside_spec, "synthetic_data": setting.synthetic, "framework": group.framework, "mode": group.mode,
                 "version": row["framework"].detail, "status": row["status"].text, "ok_repeats": len(group.ok),
                 "repeats": len(group.records), "score_default_weights": entry.total if entry else None,
                 "rank_default_weights": rank, "provisional": setting.provisional, "contention": group.contention,

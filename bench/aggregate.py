@@ -29,6 +29,7 @@ class Group:
     device: str
     precision: str
     batch_size: int
+    machine: str  # machine_type: rankings never mix machine types
     framework: str
     mode: str
     records: list[dict] = field(default_factory=list)
@@ -40,7 +41,7 @@ class Group:
     @property
     def setting(self) -> tuple:
         """What groups compared with each other share: frameworks are ranked at one precision and one batch size."""
-        return self.task, self.dataset, self.device, self.precision, self.batch_size
+        return self.task, self.dataset, self.device, self.precision, self.batch_size, self.machine
 
     @property
     def setting_title(self) -> str:
@@ -101,11 +102,24 @@ class Group:
         return stats.Measure(tuple(values), metric.higher_is_better, trials=trials, noise=metric.noise)
 
 
+def machine_type(record: dict) -> str:
+    """What a record's cell ran on, as rankings keep apart: the name of its GPU for a GPU cell (the one it was given
+    where CUDA_VISIBLE_DEVICES names it), else its CPU model. A record with no node ran on its run's machine
+    (bench.report.content fills it in from the manifest)."""
+    node = record.get("node") or {}
+    gpus = node.get("gpus") or []
+    if record["device"] == "cuda" and gpus:
+        visible = (node.get("gpus_visible") or "").split(",")[0].strip()
+        chosen = next((gpu for index, gpu in enumerate(gpus) if visible in (str(index), gpu.get("uuid"))), gpus[0])
+        return chosen.get("name") or "unknown GPU"
+    return node.get("cpu_model") or "unknown machine"
+
+
 def group(records: list[dict]) -> list[Group]:
     groups: dict[tuple, Group] = {}
     for record in records:
         key = (record["task"], record["dataset"], record["device"], record["precision"], record["batch_size"],
-               record["framework"], record["mode"])
+               machine_type(record), record["framework"], record["mode"])
         groups.setdefault(key, Group(*key)).records.append(record)
     return list(groups.values())
 

@@ -19,19 +19,17 @@ import re
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import psutil
 
+from bench import stored
 from bench.envs import Interpreter
 from bench.registry import FRAMEWORKS
-from bench.results import read_json
 from bench.runner import ChildOutcome, run_child
-from frameworks.errors import UserError
-from frameworks.protocol import CellConfig, write_json_atomic
+from frameworks.protocol import CellConfig
 
 CAPACITY_STEPS = 2  # the first step allocates most of it (workspaces, optimizer state); the second confirms it
 RESOLUTION = 1 / 16  # bisect until the largest fitting batch is known within this fraction
@@ -165,10 +163,6 @@ def find_capacity(framework: str, task: str, interpreter: Interpreter, *, device
     return found
 
 
-FILE_NAME = "capacity-latest.json"
-SCHEMA_VERSION = 1
-
-
 def as_row(found: Capacity) -> dict:
     """One framework's search as stored and reported."""
     return {"framework": found.framework, "task": found.task, "device": found.device, "precision": found.precision,
@@ -178,23 +172,6 @@ def as_row(found: Capacity) -> dict:
             "tries": [vars(attempt) for attempt in found.tries]}
 
 
-def save(root: Path, results: list[Capacity], *, mode: str, steps: int = CAPACITY_STEPS) -> Path:
-    """`<root>/capacity-latest.json`: like bench parity's table, a property of the frameworks on this machine,
-    kept beside the runs so that their report shows it; each `bench capacity` replaces it."""
-    path = Path(root) / FILE_NAME
-    write_json_atomic(path, {"schema_version": SCHEMA_VERSION,
-                             "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                             "mode": mode, "steps": steps, "rows": [as_row(found) for found in results]})
-    return path
-
-
-def load(root: Path) -> dict | None:
-    """The stored capacity table under ROOT, or None when `bench capacity` has not written one there."""
-    path = Path(root) / FILE_NAME
-    if not path.is_file():
-        return None
-    document = read_json(path, "capacity table")
-    if document.get("schema_version") != SCHEMA_VERSION or not isinstance(document.get("rows"), list):
-        raise UserError(f"{path}: not a capacity table this bench reads (schema_version "
-                        f"{document.get('schema_version')!r}, expected {SCHEMA_VERSION}); run `bench capacity` again")
-    return document
+def save(root: Path, results: list[Capacity], *, mode: str) -> Path:
+    """`<root>/capacity-latest.json` (bench.stored), shown by the reports of the runs beside it."""
+    return stored.CAPACITY.save(root, mode=mode, steps=CAPACITY_STEPS, rows=[as_row(found) for found in results])

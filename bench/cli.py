@@ -16,7 +16,7 @@ import signal
 import sys
 import tempfile
 import tomllib
-from dataclasses import MISSING, Field, fields, replace
+from dataclasses import MISSING, Field, asdict, fields, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -173,7 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
             add_setting(run, name)
     add_python(run)
     add_out(run)
-    run.add_argument("--resume", metavar="RUN_ID", help="run only the cells missing from this run")
+    run.add_argument("--resume", metavar="RUN_ID", help="run only the cells missing from this run (with either executor)")
+    run.add_argument("--executor", choices=("local", "ray"), default="local",
+                     help="local (default): the cells one after another on this machine; ray: each cell a Ray task "
+                          "on a cluster's nodes (needs the ray extra)")
+    run.add_argument("--address", metavar="ADDR",
+                     help="with --executor ray: the Ray cluster to join (host:port, or ray://host:10001); default: "
+                          "a local Ray instance started for the run and stopped after it")
     add_reports(run, help="where the end-of-run HTML report goes")
 
     parity = commands.add_parser("parity", help="prove every adapter computes the spec: losses and weights after "
@@ -291,9 +297,16 @@ def cmd_run(args, console: Console) -> int:
         datasets.require_folder("$BENCH_DATA", os.environ["BENCH_DATA"])
     _require_writable("--out", args.out)
     _require_writable("--reports", args.reports)
+    if args.address and args.executor != "ray":
+        raise UserError(f"--address {args.address} names a Ray cluster: add --executor ray")
+    if args.executor == "ray":
+        from bench import cluster
+
+        cluster.import_ray()  # one line, before anything runs, where the extra is missing
     try:
         with _stop_signals_interrupt():
-            store, records = session.run(settings, overrides, args.out, args.resume, console)
+            store, records = session.run(settings, overrides, args.out, args.resume, console, args.executor,
+                                         args.address)
     except KeyboardInterrupt as interrupt:
         number = interrupt.number if isinstance(interrupt, Terminated) else signal.SIGINT
         with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
@@ -338,10 +351,11 @@ def cmd_parity(args, console: Console) -> int:
                       f"{row.parameter_count:,}" if row.parameter_count else "—",
                       f"[{style}]{row.status}[/]" + escape(f" {row.reason}" if row.reason else ""))
     console.print(table)
-    from bench.report import parity_file
+    from bench import stored
 
-    saved = parity_file.save(args.out, rows, reference=parity.REFERENCE, steps=parity.PARITY_STEPS,
-                             tolerances={p: parity.TOLERANCES[p] for p in settings.precisions}, seed=settings.seed)
+    saved = stored.PARITY.save(args.out, reference=parity.REFERENCE, steps=parity.PARITY_STEPS, seed=settings.seed,
+                               tolerances={p: parity.TOLERANCES[p] for p in settings.precisions},
+                               rows=[asdict(row) for row in rows])
     console.print(escape(f"parity table: {saved} (shown by `bench report`)"), highlight=False)
     # a framework that cannot run a 16-bit recipe here is not a parity failure; one that cannot run float32 is
     return 0 if all(row.status == "pass" or (row.status == "unsupported" and row.precision != "fp32")

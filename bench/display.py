@@ -130,11 +130,13 @@ def print_headlines(console: Console, records: list[dict]) -> None:
     by_setting: dict[tuple, list] = {}
     for group in aggregate.group(records):
         by_setting.setdefault(group.setting, []).append(group)
+    machines_apart = len({group.machine for groups in by_setting.values() for group in groups}) > 1
     for groups in by_setting.values():
         lines = aggregate.headline(groups)
         if lines and len(groups) > 1:
             caveat = aggregate.provisional(groups)
-            console.print(escape(groups[0].setting_title + (f" — {caveat}" if caveat else "") + ":"),
+            title = groups[0].setting_title + (f" on {groups[0].machine}" if machines_apart else "")
+            console.print(escape(title + (f" — {caveat}" if caveat else "") + ":"),
                           style="bold", highlight=False)
             for line in lines:
                 console.print(escape(f"  {line}"), highlight=False)

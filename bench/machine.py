@@ -209,7 +209,7 @@ def gpus() -> list[dict]:
         return []
     try:
         completed = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader,nounits"],
+            ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,uuid", "--format=csv,noheader,nounits"],
             capture_output=True, text=True, timeout=30)
         header = subprocess.run(["nvidia-smi"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.TimeoutExpired):
@@ -219,9 +219,22 @@ def gpus() -> list[dict]:
     cuda = header.split("CUDA Version:")[1].split()[0] if "CUDA Version:" in header else None
     found = []
     for line in completed.stdout.strip().splitlines():
-        name, driver, memory = (part.strip() for part in line.split(","))
-        found.append({"name": name, "driver": driver, "memory_total_mib": int(float(memory)), "cuda": cuda})
+        name, driver, memory, uuid = (part.strip() for part in line.split(","))
+        found.append({"name": name, "driver": driver, "memory_total_mib": int(float(memory)), "cuda": cuda,
+                      "uuid": uuid})
     return found
+
+
+def node_info() -> dict:
+    """The machine a cell ran on, for its record: on a cluster, cells of one run run on several (bench.cluster).
+    `gpus_visible` is CUDA_VISIBLE_DEVICES as the cell got it (Ray sets it to the GPU a task was given)."""
+    return {**_node_hardware(), "gpus_visible": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
+
+@functools.lru_cache(maxsize=1)  # once per process: nvidia-smi takes a tenth of a second
+def _node_hardware() -> dict:
+    return {"hostname": platform.node(), "cpu_model": _cpu_model(), "usable_cpus": usable_cpus(),
+            "gpus": [{key: gpu.get(key) for key in ("name", "uuid", "driver")} for gpu in gpus()]}
 
 
 def machine_info() -> dict:

@@ -94,11 +94,14 @@ def _update_to_3(document: dict) -> dict:
 
 
 def _update_to_4(document: dict) -> dict:
-    """Version 4 added the precision and batch-size axes. Every earlier cell trained in float32 (TF32 off); its
-    batch was outside the spec exactly when it differs from the task's. A manifest's settings held one
+    """Version 4 added the precision and batch-size axes, the node a cell ran on and its executor (local or a Ray
+    cluster). Every earlier cell trained in float32 (TF32 off) on the run's machine (its manifest's), run locally;
+    its batch was outside the spec exactly when it differs from the task's. A manifest's settings held one
     `batch_size` (bench.settings.RunSettings.from_dict reads it)."""
     document = {**document, "schema_version": 4}
     if "cell_id" in document:
+        document.setdefault("node", None)  # the run's machine: the manifest says which (bench.report.content)
+        document.setdefault("executor", None)
         document.setdefault("precision", "fp32")
         task = TASKS.get(document.get("task"))
         document.setdefault("batch_outside_spec", task is not None and document.get("batch_size") != task.batch_size)
@@ -112,6 +115,11 @@ def validate_cell(document: dict, path: Path) -> dict:
         where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
         raise UserError(f"{path}: invalid cell record at {where}: {error.message}")
     return document
+
+
+def log_relative_path(cell_id: str) -> str:
+    """Where a cell's log lives in its run folder, as its record names it."""
+    return f"logs/{cell_id}.log"
 
 
 class RunStore:
@@ -153,7 +161,7 @@ class RunStore:
         return self.cells_folder / f"{cell_id}.json"
 
     def log_path(self, cell_id: str) -> Path:
-        return self.logs_folder / f"{cell_id}.log"
+        return self.folder / log_relative_path(cell_id)
 
     def has_cell(self, cell_id: str) -> bool:
         return self.cell_path(cell_id).is_file()

@@ -26,7 +26,7 @@ from bench import machine, metrics
 from bench.datasets import cache_root
 from bench.envs import Interpreter
 from bench.registry import FRAMEWORKS, SOURCE_ROOT
-from bench.results import SCHEMA_VERSION, RunStore
+from bench.results import SCHEMA_VERSION, RunStore, log_relative_path
 from bench.sampler import CellSampler, Energy, MemoryPeaks
 from bench.settings import RunSettings
 from frameworks import lifeline
@@ -172,10 +172,10 @@ def run_child(config: CellConfig, python: str, log_path: Path, timeout_s: float,
                         int(environment["OMP_NUM_THREADS"]), sampler.over_cap)
 
 
-def _identity(cell: Cell, settings: RunSettings, store: RunStore, interpreter: Interpreter) -> dict:
+def _identity(cell: Cell, settings: RunSettings, run_id: str, interpreter: Interpreter) -> dict:
     """The fields every record of CELL has, whether it ran or not."""
     return {
-        "schema_version": SCHEMA_VERSION, "run_id": store.run_id, "cell_id": cell.cell_id,
+        "schema_version": SCHEMA_VERSION, "run_id": run_id, "cell_id": cell.cell_id,
         "framework": cell.framework, "task": cell.task, "dataset": cell.dataset,
         "synthetic_data": cell.dataset == "synthetic", "device": cell.device, "mode": cell.mode,
         "precision": cell.precision, "repeat": cell.repeat, "seed": settings.seed,
@@ -188,17 +188,22 @@ def _identity(cell: Cell, settings: RunSettings, store: RunStore, interpreter: I
 
 
 def record_unsupported(cell: Cell, settings: RunSettings, store: RunStore, interpreter: Interpreter) -> dict:
-    """Record a cell the plan marked unsupported, without starting a process; its log says why it did not run. It
-    got no environment, so no GPU policy either; return the record (already written to the store)."""
-    log_path = store.log_path(cell.cell_id)
-    log_path.write_text(f"not run: {cell.unsupported_reason}\n")
+    """Record a cell the plan marked unsupported, without starting a process; return the record (already stored)."""
+    return record_without_process(cell, settings, store, interpreter, "unsupported", cell.unsupported_reason)
+
+
+def record_without_process(cell: Cell, settings: RunSettings, store: RunStore, interpreter: Interpreter,
+                           status: str, reason: str) -> dict:
+    """Record a cell no process of its own ran (unsupported here; on a cluster, a task that failed before it could
+    start one); its log says why. It got no environment, so no GPU policy either; return the record (stored)."""
+    store.log_path(cell.cell_id).write_text(f"not run: {reason}\n")
     now = _now()
     record = {
-        **_identity(cell, settings, store, interpreter),
-        "status": "unsupported", "reason": cell.unsupported_reason,
+        **_identity(cell, settings, store.run_id, interpreter),
+        "status": status, "reason": reason,
         "exit_code": None, "signal": None, "wall_time_s": 0.0, "started_at": now, "finished_at": now,
-        "log_path": str(log_path.relative_to(store.folder)), "log_tail": "",
-        "gpu_policy": None, "threads": None, "contention": None,
+        "log_path": log_relative_path(cell.cell_id), "log_tail": "",
+        "gpu_policy": None, "threads": None, "contention": None, "node": None, "executor": None,
     }
     store.write_cell(record)
     return record
@@ -206,11 +211,21 @@ def record_unsupported(cell: Cell, settings: RunSettings, store: RunStore, inter
 
 def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: Interpreter,
              data_folder: str | None, on_event: Callable[[dict], None]) -> dict:
-    """Run one cell in a child process and return its record (already written to the store)."""
-    log_path = store.log_path(cell.cell_id)
+    """Run one cell in a child process on this machine and return its record (already written to the store)."""
+    record = execute_cell(cell, settings, store.run_id, interpreter, data_folder, store.log_path(cell.cell_id),
+                          on_event)
+    store.write_cell(record)
+    return record
+
+
+def execute_cell(cell: Cell, settings: RunSettings, run_id: str, interpreter: Interpreter,
+                 data_folder: str | None, log_path: Path, on_event: Callable[[dict], None],
+                 executor: str = "local") -> dict:
+    """Run one cell in a child process of INTERPRETER on this machine, its log written to LOG_PATH, and return its
+    record (not yet stored): the local executor and a Ray task on a cluster node (bench.cluster) both run this."""
     with tempfile.TemporaryDirectory(prefix="bench-cell-") as scratch:
         config = CellConfig(
-            run_id=store.run_id, cell_id=cell.cell_id, framework=cell.framework,
+            run_id=run_id, cell_id=cell.cell_id, framework=cell.framework,
             adapter=FRAMEWORKS[cell.framework].adapter, task=cell.task,
             dataset=cell.dataset, data_folder=data_folder, device=cell.device, mode=cell.mode,
             precision=cell.precision, repeat=cell.repeat, seed=settings.seed, epochs=settings.epochs_for(cell.task),
@@ -228,18 +243,17 @@ def run_cell(cell: Cell, settings: RunSettings, store: RunStore, interpreter: In
                                                           trained_samples=config.epochs * (
                                                               document["train_samples"] // config.batch_size)
                                                           * config.batch_size)}
-    record = {
-        **_identity(cell, settings, store, interpreter),
+    return {
+        **_identity(cell, settings, run_id, interpreter),
         "exit_code": outcome.exit_code, "signal": outcome.signal, "wall_time_s": outcome.wall_time_s,
         "started_at": outcome.started_at, "finished_at": outcome.finished_at,
-        "log_path": str(log_path.relative_to(store.folder)), "log_tail": outcome.log_tail,
+        "log_path": log_relative_path(cell.cell_id), "log_tail": outcome.log_tail,
         "gpu_policy": gpu_policy(cell.framework, cell.device, cell.precision),
         "threads": outcome.threads,
         "contention": outcome.contention,
+        "node": machine.node_info(), "executor": executor,
         **document,
     }
-    store.write_cell(record)
-    return record
 
 
 def compile_cache_folders(framework: str, policy: str, scratch: Path) -> dict[str, str]:

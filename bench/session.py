@@ -1,6 +1,8 @@
 """One `bench run`: choose frameworks, device and datasets, record the manifest, run the cells, summarise."""
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import sys
 from pathlib import Path
@@ -8,12 +10,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from bench import aggregate, datasets, envs, machine, sampler, stats
+from bench import aggregate, cluster, datasets, envs, machine, sampler, stats
 from bench.catalogue import TRAIN_SPEED
 from bench.display import RunDisplay, print_headlines, summary_table
 from bench.registry import FRAMEWORKS
 from bench.results import RunStore, new_run_id
-from bench.runner import Cell, plan, record_unsupported, run_cell
+from bench.runner import Cell, plan, record_unsupported, record_without_process, run_cell
 from bench.settings import AUTO_REPEATS_MIN, AUTO_REPEATS_PRECISION, RunSettings
 from frameworks import data
 from frameworks.errors import DataError, UserError
@@ -62,12 +64,17 @@ def resolve_dataset(task: str, settings: RunSettings, note) -> tuple[str, str | 
 
 
 def available_frameworks(settings: RunSettings, overrides: dict[str, str], note,
-                         device: str = "cpu") -> dict[str, envs.Interpreter]:
+                         device: str = "cpu", executor: str = "local") -> dict[str, envs.Interpreter]:
     """Interpreter per framework, from its environment for DEVICE. Frameworks named with --frameworks get a missing
     environment built; with no --frameworks, the ready ones run (and all are built when none is ready: a fresh
-    machine's first run). CUDA environments are built only where the driver can run them."""
+    machine's first run). CUDA environments are built only where the driver can run them. With the Ray executor
+    nothing is built here: each node builds what it lacks (bench.cluster), at the same path as here."""
     named = settings.frameworks or tuple(FRAMEWORKS)
     found = {name: envs.interpreter_for(FRAMEWORKS[name], overrides, device) for name in named}
+    if executor == "ray":
+        return {name: interpreter or envs.Interpreter(str(envs.env_dir(FRAMEWORKS[name], device) / "bin" / "python"),
+                                                      "managed")
+                for name, interpreter in found.items()}
     build = [name for name, interpreter in found.items() if interpreter is None]
     if not settings.frameworks and len(build) < len(named):
         for name in build:
@@ -97,6 +104,10 @@ def framework_versions(interpreters: dict[str, envs.Interpreter], timeout_s: flo
                        device: str = "cpu") -> dict[str, dict]:
     versions = {}
     for name, interpreter in interpreters.items():
+        if not Path(interpreter.python).exists():  # a Ray run whose nodes build it: each record has its version
+            versions[name] = {"version": None, "error": "built on the Ray nodes (each record names its version)",
+                              "python": interpreter.python, "origin": interpreter.origin}
+            continue
         version, why_not = envs.probe(FRAMEWORKS[name], interpreter.python, min(timeout_s, envs.PROBE_TIMEOUT_S),
                                       device)
         versions[name] = {"version": version, "error": why_not, "python": interpreter.python,
@@ -115,6 +126,24 @@ def check_machine(note) -> None:
     else:
         note(f"machine quiet: other processes use {busy:.2f} cores (a cell is flagged above "
              f"{sampler.CONTENTION_THRESHOLD_CORES:g})")
+
+
+def _store_ray_result(finished: cluster.Finished, settings: RunSettings, store: RunStore,
+                      interpreters: dict[str, envs.Interpreter], display: RunDisplay) -> list[str]:
+    """Write a Ray task's record and log with the run's store; a task that raised is a failed cell (recorded
+    without a process of its own, as an unsupported one); a cell lost to the infrastructure is returned."""
+    cell = finished.cell
+    if finished.record is None:
+        return [f"{cell.cell_id}: {finished.lost_reason}"]
+    if "cell_id" not in finished.record:
+        record = record_without_process(cell, settings, store, interpreters[cell.framework],
+                                        finished.record["status"], finished.record["reason"])
+    else:
+        record = finished.record
+        store.log_path(cell.cell_id).write_text(finished.log)
+        store.write_cell(record)
+    display.cell_finished(record)
+    return []
 
 
 def _group_key(cell: Cell | aggregate.Group) -> tuple:
@@ -137,7 +166,9 @@ def settled_cells(records: list[dict]) -> set[tuple]:
 
 
 def run(settings: RunSettings, overrides: dict[str, str], results_root: Path, resume: str | None,
-        console: Console) -> tuple[RunStore, list[dict]]:
+        console: Console, executor: str = "local", address: str | None = None) -> tuple[RunStore, list[dict]]:
+    """One `bench run` (or `--resume`): the plan, then its cells one after another on this machine (`local`) or
+    as tasks on a Ray cluster (`ray`, bench.cluster), each record stored the moment its cell ends."""
     note = console.print
     if resume:
         store = RunStore.open(results_root, resume)
@@ -145,19 +176,19 @@ def run(settings: RunSettings, overrides: dict[str, str], results_root: Path, re
         settings = RunSettings.from_dict(manifest["settings"])
         overrides = manifest["python_overrides"]
         device, chosen = manifest["device"], manifest["datasets"]
-        interpreters = available_frameworks(settings, overrides, note, device)
+        interpreters = available_frameworks(settings, overrides, note, device, executor)
         note(f"resuming run {store.run_id}: {len(list(store.cells_folder.glob('*.json')))} cells already done")
     else:
-        device = resolve_device(settings.device)
+        device = resolve_device(settings.device) if executor == "local" else settings.device
         chosen = {}
         for task in settings.tasks:
             name, folder = resolve_dataset(task, settings, note)
             chosen[task] = {"dataset": name, "folder": folder}
-        interpreters = available_frameworks(settings, overrides, note, device)
+        interpreters = available_frameworks(settings, overrides, note, device, executor)
         settings.frameworks = tuple(interpreters)
         store = RunStore.create(results_root, new_run_id(), {
             "command": " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]]),
-            "spec_version": SPEC_VERSION, "seed": settings.seed, "device": device,
+            "spec_version": SPEC_VERSION, "seed": settings.seed, "device": device, "executor": executor,
             "settings": settings.to_dict(), "python_overrides": overrides, "datasets": chosen,
             "machine": machine.machine_info(), "frameworks": framework_versions(interpreters, settings.timeout_s, device),
         })
@@ -171,23 +202,37 @@ def run(settings: RunSettings, overrides: dict[str, str], results_root: Path, re
          + (f" at most (--repeats auto)" if settings.auto_repeats else "")
          + (f", {unsupported} unsupported here (recorded without a process)" if unsupported else "")
          + f"; results in {store.folder}")
-    check_machine(note)
-    settled: set[tuple] = set()
-    with RunDisplay(console, len(todo)) as display:
-        for index, cell in enumerate(todo, 1):
-            if settings.auto_repeats and cell.repeat >= AUTO_REPEATS_MIN:
-                if cell.repeat != todo[index - 2].repeat:  # a new round: which cells are precise enough now
-                    settled = settled_cells(store.cells())
+    if executor == "local":
+        check_machine(note)
+    folders = {task: choice["folder"] for task, choice in chosen.items()}
+    lost: list[str] = []
+    with contextlib.ExitStack() as stack:
+        on_ray = stack.enter_context(cluster.RayExecutor(address, note)) if executor == "ray" else None
+        display = stack.enter_context(RunDisplay(console, len(todo)))
+        done = 0
+        for repeat, round_cells in itertools.groupby(todo, key=lambda cell: cell.repeat):
+            to_run = []
+            settled = settled_cells(store.cells()) if settings.auto_repeats and repeat >= AUTO_REPEATS_MIN else set()
+            for cell in round_cells:  # a new round: which cells are precise enough now (--repeats auto)
+                done += 1
                 if _group_key(cell) in settled:
-                    display.cell_skipped(index, len(todo), cell)
-                    continue
-            if cell.unsupported_reason:  # declared in the registry: recorded, no process started
-                display.cell_finished(record_unsupported(cell, settings, store, interpreters[cell.framework]))
+                    display.cell_skipped(done, len(todo), cell)
+                elif cell.unsupported_reason:  # declared in the registry: recorded, no process started
+                    display.cell_finished(record_unsupported(cell, settings, store, interpreters[cell.framework]))
+                else:
+                    to_run.append(cell)
+            if on_ray is not None:
+                for finished in on_ray.run(to_run, settings, store.run_id, overrides, folders):
+                    lost += _store_ray_result(finished, settings, store, interpreters, display)
                 continue
-            display.cell_started(index, len(todo), cell)
-            record = run_cell(cell, settings, store, interpreters[cell.framework], chosen[cell.task]["folder"],
-                              display.event)
-            display.cell_finished(record)
+            for cell in to_run:
+                display.cell_started(todo.index(cell) + 1, len(todo), cell)
+                display.cell_finished(run_cell(cell, settings, store, interpreters[cell.framework], folders[cell.task],
+                                               display.event))
+    if lost:
+        note(f"[bold red]{len(lost)} cell(s) not run: their Ray worker or node was lost "
+             f"{cluster.INFRASTRUCTURE_RETRIES + 1} times ({escape('; '.join(lost))}); `bench run --resume "
+             f"{store.run_id}` runs them again[/]")
     records = store.cells()
     console.print(summary_table(records))
     print_headlines(console, records)

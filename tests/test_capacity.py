@@ -1,10 +1,9 @@
 """`bench capacity`: the bounded search on its own, and one real search on the CPU against a memory cap."""
-import json
 
 import psutil
 import pytest
 
-from bench import capacity, envs
+from bench import capacity, envs, stored
 from bench.capacity import FAILED, FITS, OUT_OF_MEMORY, Try, next_batch
 from bench.registry import FRAMEWORKS
 from conftest import bench
@@ -49,7 +48,7 @@ def test_capacity_on_the_cpu_records_running_out_of_memory_as_data(tmp_path):
                       "--start-batch", "8192", "--max-tries", "5", "--out", str(tmp_path / "results"),
                       cwd=tmp_path, timeout=600)
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    [row] = json.loads((tmp_path / "results" / capacity.FILE_NAME).read_text())["rows"]
+    [row] = stored.CAPACITY.load(tmp_path / "results")["rows"]
     outcomes = {attempt["batch_size"]: attempt["outcome"] for attempt in row["tries"]}
     assert outcomes[8192] == FITS and OUT_OF_MEMORY in outcomes.values() and len(outcomes) == 5
     assert 8192 <= row["largest_batch"] < row["smallest_too_big"] <= 65536

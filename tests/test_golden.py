@@ -13,7 +13,7 @@ from bench.report import compare, content, markdown, spreadsheet
 from bench.results import SCHEMA_VERSION, RunStore, validate_cell
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
-SCHEMA_1, SCHEMA_2, SCHEMA_3, CURRENT = "20261127-200951", "20261127-200955", "20261127-201008", "20261127-220153"
+SCHEMA_1, SCHEMA_2, SCHEMA_3, CURRENT = "20261127-200951", "20261127-200955", "20261127-201008", "20261127-224601"
 
 
 @pytest.fixture

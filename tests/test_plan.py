@@ -106,7 +106,7 @@ def test_session_records_unsupported_cell_without_a_process(tmp_path, monkeypatc
     monkeypatch.setattr(runner, "run_child", fake_run_child)
     monkeypatch.setattr(machine, "gpus", lambda: [{"name": "fake GPU"}])
     monkeypatch.setattr(session, "available_frameworks",
-                        lambda settings, overrides, note, device: {"pytorch": MANAGED, "tensorflow": USER})
+                        lambda settings, overrides, note, device, executor: {"pytorch": MANAGED, "tensorflow": USER})
     monkeypatch.setattr(session, "framework_versions", lambda interpreters, timeout_s, device: {})
     monkeypatch.setattr(session, "check_machine", lambda note: None)
     console = Console(file=io.StringIO(), width=200)

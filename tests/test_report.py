@@ -11,6 +11,7 @@ import json
 import re
 import sys
 import zlib
+from dataclasses import asdict
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -19,9 +20,9 @@ import pytest
 
 from rich.console import Console
 
-from bench import aggregate, catalogue, display
+from bench import aggregate, catalogue, display, stored
 from bench.registry import FRAMEWORKS
-from bench.report import choose, content, parity_file, rosetta, spreadsheet
+from bench.report import choose, content, rosetta, spreadsheet
 from bench.results import SCHEMA_PATH, SCHEMA_VERSION, RunStore
 from conftest import bench
 
@@ -39,7 +40,7 @@ def record(framework: str, *, task="mnist_mlp", dataset="mnist", mode="eager", r
     document = {
         "framework": framework, "task": task, "dataset": dataset, "synthetic_data": synthetic, "device": "cpu",
         "mode": mode, "precision": "fp32", "repeat": repeat, "seed": 0, "epochs": 2, "batch_size": 128,
-        "batch_outside_spec": False, "train_samples": 60_000,
+        "batch_outside_spec": False, "train_samples": 60_000, "node": None, "executor": "local",
         "test_samples": 10_000, "status": status, "reason": reason, "wall_time_s": 12.5,
         "started_at": "2026-01-01T00:00:00+00:00", "finished_at": "2026-01-01T00:00:12+00:00",
         "exit_code": 0 if status == "ok" else 1, "signal": None, "log_tail": log_tail,
@@ -299,8 +300,8 @@ def test_parity_table_is_shown_when_bench_parity_stored_one(choice_run):
     assert "No parity table stored" in report_page(choice_run)[0]
     rows = [ParityRow("mxnet", "mnist_mlp", "pass", {"loss": 5.5e-7, "kernel": 5.3e-7, "bias": 7e-6}, {}, 101_770),
             ParityRow("paddle", "mnist_mlp", "unsupported", reason="no bf16 on a CPU", precision="bf16")]
-    parity_file.save(choice_run.parent, rows, reference="pytorch", steps=5, seed=0,
-                     tolerances={"fp32": {"loss": 1e-5}, "bf16": {"loss": 3e-2}})
+    stored.PARITY.save(choice_run.parent, reference="pytorch", steps=5, seed=0, rows=[asdict(row) for row in rows],
+                       tolerances={"fp32": {"loss": 1e-5}, "bf16": {"loss": 3e-2}})
     page = report_page(choice_run)[0]
     parity = tables(page)["sortable"]
     assert ["mxnet", "mnist_mlp", "fp32", "5.5e-07", "5.3e-07", "7.0e-06", "101,770", "pass"] in parity
@@ -512,3 +513,24 @@ def test_batch_sweep_is_compared_per_batch_charted_across_batches_and_keeps_accu
     assert sorted((row["framework"], row["batch_size"], row["batch_outside_spec"], row["test_accuracy"])
                   for row in rows)[:3] == [("pytorch", "128", "False", "0.95"), ("pytorch", "32", "True", ""),
                                            ("pytorch", "512", "True", "")]
+
+
+def test_several_machine_types_are_ranked_apart_and_tabled_across(tmp_path):
+    """A cluster run whose cells ran on two CPU models: one leaderboard and ranking per machine type, never one
+    ranking across them, and a table of each framework's speed on each."""
+    def on(machine: str, name: str, speed: float) -> dict:
+        return dict(record(name, speed=speed), node={"hostname": machine.lower().replace(" ", "-"),
+                                                     "cpu_model": machine, "usable_cpus": 2, "gpus": []},
+                    cell_id=f"{name}--{machine.replace(' ', '_')}", executor="ray")
+    records = [on("CPU A", "pytorch", 20_000.0), on("CPU A", "tensorflow", 10_000.0),
+               on("CPU B", "pytorch", 5_000.0), on("CPU B", "tensorflow", 9_000.0)]
+    run = write_run(tmp_path / "results", "cluster", records)
+    report = content.load([str(run)], run.parent)
+    assert [s.title for s in report.settings] == ["mnist_mlp on mnist (cpu) on CPU A", "mnist_mlp on mnist (cpu) on CPU B"]
+    leaders = [s.headline[0].leader for s in report.settings if s.headline]
+    assert leaders == ["pytorch eager", "tensorflow eager"]  # each machine type's own leader
+    [across] = report.across_machines
+    assert across["machines"] == ["CPU A", "CPU B"]
+    assert [label for label, _ in across["rows"]] == ["pytorch eager", "tensorflow eager"]
+    page, _ = report_page(run)
+    assert "Across machine types: mnist_mlp on mnist (cpu)" in page

@@ -1,6 +1,7 @@
 """`bench compare RUN_A RUN_B`: what changed from A to B — a new version of a framework, another machine, another
 setting — flagging only what `bench.stats.compare` finds significant at 95 %, group against the same group
-(task, dataset, device, precision, batch size, framework, mode) in the other run. Both runs are read with the report's loader.
+(task, dataset, device, precision, batch size, framework, mode) in the other run — and on the same machine type
+when a run holds several (a cluster). Both runs are read with the report's loader.
 """
 from __future__ import annotations
 
@@ -41,9 +42,9 @@ class Comparison:
         return [change for change in self.changes if change.verdict != SAME]
 
 
-def _groups(report: content.Report) -> dict[tuple, tuple[content.Setting, aggregate.Group]]:
-    return {(g.task, g.dataset, g.device, g.precision, g.batch_size, g.framework, g.mode): (setting, g)
-            for setting in report.settings for g in setting.groups}
+def _groups(report: content.Report, by_machine: bool) -> dict[tuple, tuple[content.Setting, aggregate.Group]]:
+    return {(g.task, g.dataset, g.device, g.precision, g.batch_size, g.machine if by_machine else None, g.framework,
+             g.mode): (setting, g) for setting in report.settings for g in setting.groups}
 
 
 def _versions(run: content.Run) -> dict[str, str]:
@@ -55,7 +56,10 @@ def compare_runs(run_a: str, run_b: str, root: Path) -> Comparison:
     for report in (before, after):
         output.say_skipped(report)
     comparison = Comparison(before.runs[0], after.runs[0])
-    groups_a, groups_b = _groups(before), _groups(after)
+    # Two runs on one machine type each: comparing them is comparing the machines (a new GPU, a new CPU), which
+    # the titles say. Runs holding several machine types (a cluster): each machine type meets its own.
+    by_machine = any(setting.machines_apart for setting in before.settings + after.settings)
+    groups_a, groups_b = _groups(before, by_machine), _groups(after, by_machine)
     comparison.only_before = [f"{s.title}: {g.label}" for key, (s, g) in groups_a.items() if key not in groups_b]
     comparison.only_after = [f"{s.title}: {g.label}" for key, (s, g) in groups_b.items() if key not in groups_a]
     versions_a, versions_b = _versions(comparison.before), _versions(comparison.after)

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import aggregate, capacity, catalogue, stats
+from bench import aggregate, catalogue, stats, stored
 from bench.catalogue import (ACCURACY, GPU_MEMORY, HOST_MEMORY, LATENCY, LATENCY_P99, PROCESS_MEMORY,
-                             TIME_TO_ACCURACY, Metric)
-from bench.report import choose, parity_file
+                             TIME_TO_ACCURACY, TRAIN_SPEED, Metric)
+from bench.report import choose
 from bench.results import RunStore, run_folder
 from frameworks.spec import PRECISIONS, TASKS
 
@@ -55,10 +55,12 @@ class Setting:
     device: str
     precision: str
     batch_size: int
+    machine: str
     groups: list[aggregate.Group]
     headline: list[Lead] = field(default_factory=list)
     rows: list[dict[str, Value]] = field(default_factory=list)  # leaderboard, one per group, keyed by column
     ranking: choose.Ranking | None = None
+    machines_apart: bool = False  # the report holds several machine types: the title names this one's
 
     @property
     def outside_spec(self) -> bool:
@@ -66,14 +68,15 @@ class Setting:
 
     @property
     def title(self) -> str:
-        return self.groups[0].setting_title
+        return self.groups[0].setting_title + (f" on {self.machine}" if self.machines_apart else "")
 
     @property
     def anchor(self) -> str:
         """task-dataset-device, then the precision and batch where they are not fp32 and the spec's."""
         variant = "".join([f"-{self.precision}" if self.precision != "fp32" else "",
                            f"-b{self.batch_size}" if self.outside_spec else ""])
-        return f"{self.task}-{self.dataset}-{self.device}{variant}"
+        machine = "-" + "".join(c if c.isalnum() else "-" for c in self.machine.lower()) if self.machines_apart else ""
+        return f"{self.task}-{self.dataset}-{self.device}{variant}{machine}"
 
     @property
     def synthetic(self) -> bool:
@@ -122,9 +125,29 @@ class Report:
         one batch size."""
         found: dict[tuple, list[aggregate.Group]] = {}
         for setting in self.settings:
-            found.setdefault(setting.groups[0].setting[:4], []).extend(setting.groups)
-        return [(f"{groups[0].task} on {groups[0].dataset} ({groups[0].device}, {groups[0].precision})", groups)
+            key = (*setting.groups[0].setting[:4], setting.machine)
+            found.setdefault(key, []).extend(setting.groups)
+        apart = any(setting.machines_apart for setting in self.settings)
+        return [(f"{groups[0].task} on {groups[0].dataset} ({groups[0].device}, {groups[0].precision})"
+                 + (f" on {groups[0].machine}" if apart else ""), groups)
                 for groups in found.values() if len({g.batch_size for g in groups}) > 1]
+
+    @property
+    def across_machines(self) -> list[dict]:
+        """With several machine types (a cluster's nodes): per task, dataset, device, precision and batch, each
+        framework's training speed on each machine type side by side (medians; rankings stay per machine type)."""
+        if not any(setting.machines_apart for setting in self.settings):
+            return []
+        tables: dict[tuple, dict] = {}
+        for setting in self.settings:
+            table = tables.setdefault(setting.groups[0].setting[:5], {
+                "title": setting.groups[0].setting_title, "machines": [], "rows": {}})
+            table["machines"].append(setting.machine)
+            for group in setting.groups:
+                table["rows"].setdefault(group.label, {})[setting.machine] = interval_value(group, TRAIN_SPEED)
+        return [{**table, "rows": [(label, [values.get(machine, Value(MISSING, None)) for machine in
+                                            table["machines"]]) for label, values in table["rows"].items()]}
+                for table in tables.values() if len(table["machines"]) > 1]
 
     @property
     def contended(self) -> list[str]:
@@ -185,13 +208,14 @@ def load(runs: list[str], root: Path) -> Report:
         store = RunStore.open(folder.parent, folder.name)
         loaded.append(Run(store.run_id, store.folder, store.manifest()))
         readable, unreadable = store.readable_cells()
-        records += readable
+        machine = store.manifest().get("machine") or {}
+        records += [record if record.get("node") else {**record, "node": machine} for record in readable]
         skipped += [(str(path), why) for path, why in unreadable]
     records = _versions_apart(records)
-    parity = next(filter(None, (parity_file.load(run.folder.parent) for run in loaded)), None)
-    stored_capacity = next(filter(None, (capacity.load(run.folder.parent) for run in loaded)), None)
+    parity, capacity = (next(filter(None, (table.load(run.folder.parent) for run in loaded)), None)
+                        for table in (stored.PARITY, stored.CAPACITY))
     return Report(loaded, records, settings_of(records), parity,
-                  datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), skipped, stored_capacity)
+                  datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), skipped, capacity)
 
 
 def _versions_apart(records: list[dict]) -> list[dict]:
@@ -210,9 +234,10 @@ def settings_of(records: list[dict]) -> list[Setting]:
     for group in aggregate.group(records):
         by_key.setdefault(group.setting, []).append(group)
     settings = []
+    machines_apart = len({key[-1] for key in by_key}) > 1
     for key, groups in sorted(by_key.items(), key=_setting_order):
         groups.sort(key=lambda g: (g.framework, g.mode))
-        setting = Setting(*key, groups)
+        setting = Setting(*key, groups, machines_apart=machines_apart)
         setting.headline = headline(groups)
         setting.rows = [leaderboard_row(g) for g in groups]
         setting.ranking = choose.rank(groups, setting.device)
@@ -227,9 +252,9 @@ def task_order(task: str) -> tuple[int, str]:
 
 def _setting_order(item) -> tuple:
     """Tasks in the spec's order, real data before synthetic; then device, precision (as PRECISIONS) and batch."""
-    (task, dataset, device, precision, batch_size), groups = item
+    (task, dataset, device, precision, batch_size, machine), groups = item
     return (*task_order(task), dataset == "synthetic", dataset, device, PRECISIONS.index(precision),
-            any(group.outside_spec for group in groups), batch_size)
+            any(group.outside_spec for group in groups), batch_size, machine)
 
 
 def headline(groups: list[aggregate.Group]) -> list[Lead]:

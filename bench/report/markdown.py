@@ -97,6 +97,11 @@ def render(report: content.Report, charts_folder: str) -> tuple[str, dict[str, s
             name = f"{charts_folder}/{setting.anchor}-{index + 1}.svg"
             files[name] = chart.svg
             out += [f"![{text(chart.title)}]({name})", ""] + ([text(chart.caption), ""] if chart.caption else [])
+    for across in report.across_machines:
+        out += [f"### Across machine types: {text(across['title'])}", "",
+                "Steady-state train samples/s, median over repeats; each machine type is ranked on its own above.", ""]
+        out += table(["framework", *across["machines"]],
+                     [[label, *(value.text for value in values)] for label, values in across["rows"]])
     for index, (title, groups) in enumerate(report.sweeps):
         chart = charts.batch_sweep(groups, palette)
         if chart:

@@ -148,10 +148,13 @@ def add_reports(parser: argparse.ArgumentParser, help: str = "where reports go")
 
 
 def add_report_paths(parser: argparse.ArgumentParser) -> None:
-    """report and compare: where stored runs are read and where the report is written."""
+    """report and compare: where stored runs are read and where the report is written; how machines are kept."""
     add_out(parser)
     add_reports(parser)
     parser.add_argument("--output", "-o", type=Path, help="write to this file instead (default: in --reports)")
+    parser.add_argument("--pool-machines", action="store_true",
+                        help="rank cells of several machine types (a cluster's nodes) together, as one; default: "
+                             "each machine type ranked on its own")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -413,7 +416,7 @@ def cmd_capacity(args, console: Console) -> int:
 def cmd_report(args, console: Console) -> int:
     from bench.report import output
 
-    path = output.write(args.runs, args.out, args.reports, args.format, args.output)
+    path = output.write(args.runs, args.out, args.reports, args.format, args.output, args.pool_machines)
     console.print(escape(f"report: {path}"), highlight=False)
     return 0
 
@@ -421,7 +424,8 @@ def cmd_report(args, console: Console) -> int:
 def cmd_compare(args, console: Console) -> int:
     from bench.report import compare
 
-    path, comparison = compare.write(args.run_a, args.run_b, args.out, args.reports, args.format, args.output)
+    path, comparison = compare.write(args.run_a, args.run_b, args.out, args.reports, args.format, args.output,
+                                     args.pool_machines)
     for change in comparison.status_changes:
         console.print(escape(f"{change[0]}, {change[1]}: {change[2]} → {change[3]}"), style="bold red",
                       highlight=False)

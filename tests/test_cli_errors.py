@@ -3,6 +3,7 @@
 In-process (`cli.main([...])`, output captured by capsys), each case in its own empty folder; one case runs the real
 `python -m bench` to check the process's exit status. The options' defaults and help come from RunSettings."""
 import os
+import sys
 import tomllib
 from dataclasses import fields
 from pathlib import Path
@@ -55,6 +56,9 @@ BAD_RUNS = [
     (["--python", "pytorch"], "--python expects FRAMEWORK=PATH"),
     (["--python", "pytorch=/no/such/python"], "no interpreter at /no/such/python"),
     (["--resume", "nope"], "no run 'nope' in results"),
+    (["--precision", "fp8"], "unknown precision 'fp8'; choose from: fp32, tf32, bf16, fp16"),
+    (["--batch-size", "32,big"], "expected a whole number, received 'big'"),
+    (["--address", "10.0.0.1:6379"], "names a Ray cluster: add --executor ray"),
 ]
 
 
@@ -228,3 +232,10 @@ def test_options_become_settings(monkeypatch):
     monkeypatch.delenv("BENCH_NO_DOWNLOAD")
     assert cli.run_settings(args).download
     assert not cli.run_settings(cli.build_parser().parse_args(["run", "--no-download"])).download
+
+
+def test_executor_ray_without_ray_installed_is_one_line(capsys, monkeypatch, no_environments):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError, as where the extra is missing
+    error = one_line_error(capsys, "run", "--executor", "ray", "--tasks", "mnist_mlp", "--dataset", "synthetic")
+    assert "pip install 'dl-framework-bench[ray]'" in error
+    assert not Path("results").exists() or not list(Path("results").glob("*/cells/*"))

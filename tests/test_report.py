@@ -534,3 +534,7 @@ def test_several_machine_types_are_ranked_apart_and_tabled_across(tmp_path):
     assert [label for label, _ in across["rows"]] == ["pytorch eager", "tensorflow eager"]
     page, _ = report_page(run)
     assert "Across machine types: mnist_mlp on mnist (cpu)" in page
+    pooled = content.load([str(run)], run.parent, pool_machines=True)  # asked for: one ranking, said so
+    assert [s.title for s in pooled.settings] == ["mnist_mlp on mnist (cpu) on all machine types, pooled"]
+    assert not pooled.across_machines
+    assert pooled.settings[0].machine == content.POOLED and len(pooled.settings[0].groups[0].records) == 2

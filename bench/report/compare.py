@@ -51,8 +51,8 @@ def _versions(run: content.Run) -> dict[str, str]:
     return {name: info.get("version") or content.MISSING for name, info in (run.manifest.get("frameworks") or {}).items()}
 
 
-def compare_runs(run_a: str, run_b: str, root: Path) -> Comparison:
-    before, after = content.load([run_a], root), content.load([run_b], root)
+def compare_runs(run_a: str, run_b: str, root: Path, pool_machines: bool = False) -> Comparison:
+    before, after = content.load([run_a], root, pool_machines), content.load([run_b], root, pool_machines)
     for report in (before, after):
         output.say_skipped(report)
     comparison = Comparison(before.runs[0], after.runs[0])
@@ -113,8 +113,8 @@ def _ratio(ratio: float | None) -> str:
 
 
 def write(run_a: str, run_b: str, root: Path, reports: Path, fmt: str = "html",
-          output: Path | None = None) -> tuple[Path, Comparison]:
-    comparison = compare_runs(run_a, run_b, root)
+          output: Path | None = None, pool_machines: bool = False) -> tuple[Path, Comparison]:
+    comparison = compare_runs(run_a, run_b, root, pool_machines)
     path = Path(output) if output else (Path(reports) /
                                         f"compare-{comparison.before.run_id}-vs-{comparison.after.run_id}.{fmt}")
     path.parent.mkdir(parents=True, exist_ok=True)

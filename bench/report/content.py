@@ -68,7 +68,8 @@ class Setting:
 
     @property
     def title(self) -> str:
-        return self.groups[0].setting_title + (f" on {self.machine}" if self.machines_apart else "")
+        named = self.machines_apart or self.machine == POOLED
+        return self.groups[0].setting_title + (f" on {self.machine}" if named else "")
 
     @property
     def anchor(self) -> str:
@@ -200,8 +201,13 @@ COLUMNS = {
 }
 
 
-def load(runs: list[str], root: Path) -> Report:
-    """The report of one or more runs, each a run id under ROOT or a run folder."""
+#: the machine type every record gets with `--pool-machines`
+POOLED = "all machine types, pooled"
+
+
+def load(runs: list[str], root: Path, pool_machines: bool = False) -> Report:
+    """The report of one or more runs, each a run id under ROOT or a run folder. Records of several machine types
+    are ranked per machine type unless POOL_MACHINES (`--pool-machines`: one ranking, said in every title)."""
     loaded, records, skipped = [], [], []
     for run in runs:
         folder = run_folder(run, root)
@@ -209,7 +215,8 @@ def load(runs: list[str], root: Path) -> Report:
         loaded.append(Run(store.run_id, store.folder, store.manifest()))
         readable, unreadable = store.readable_cells()
         machine = store.manifest().get("machine") or {}
-        records += [record if record.get("node") else {**record, "node": machine} for record in readable]
+        records += [{**record, "node": {"cpu_model": POOLED, "gpus": []}} if pool_machines else
+                    record if record.get("node") else {**record, "node": machine} for record in readable]
         skipped += [(str(path), why) for path, why in unreadable]
     records = _versions_apart(records)
     parity, capacity = (next(filter(None, (table.load(run.folder.parent) for run in loaded)), None)

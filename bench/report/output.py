@@ -10,11 +10,12 @@ from bench.report import FORMATS, content, html, markdown, spreadsheet
 from frameworks.errors import UserError
 
 
-def write(runs: list[str], root: Path, reports: Path, fmt: str = "html", output: Path | None = None) -> Path:
+def write(runs: list[str], root: Path, reports: Path, fmt: str = "html", output: Path | None = None,
+          pool_machines: bool = False) -> Path:
     """Render RUNS (run ids under ROOT, or run folders) as FMT; returns the file written."""
     if fmt not in FORMATS:
         raise UserError(f"unknown report format {fmt!r}; choose from: {', '.join(FORMATS)}")
-    report = content.load(runs, root)
+    report = content.load(runs, root, pool_machines)
     say_skipped(report)
     path = Path(output) if output else Path(reports) / f"{'+'.join(run.run_id for run in report.runs)}.{fmt}"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -152,11 +152,18 @@ def test_a_busy_neighbour_flags_the_cell_and_a_quiet_machine_does_not(tmp_path):
     """One CPU-bound process beside a cell is contention: flagged in the record and the terminal, and the cell is
     not ranked; the same cell alone is not flagged."""
     run = ("run", *SMOKE, "--tasks", "mnist_mlp", "--dataset", "synthetic", "--train-samples", "6400")
-    quiet = bench(*run, "--out", "quiet", cwd=tmp_path)
-    assert quiet.returncode == 0, quiet.stderr
-    [record] = cells(tmp_path / "quiet")
-    assert record["contention"]["flagged"] is False, record["contention"]
-    assert "measured under contention" not in quiet.stdout
+    # Quiet: this VM's own kernel work (memory reclaim after the tests before) can take a third of a core for a
+    # few seconds; a cell measured through such a blip is rightly flagged, so the quiet cell gets three chances.
+    flags = []
+    for attempt in range(3):
+        quiet = bench(*run, "--out", f"quiet{attempt}", cwd=tmp_path)
+        assert quiet.returncode == 0, quiet.stderr
+        [record] = cells(tmp_path / f"quiet{attempt}")
+        flags.append(record["contention"])
+        if not record["contention"]["flagged"]:
+            assert "measured under contention" not in quiet.stdout
+            break
+    assert not flags[-1]["flagged"], flags
 
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:

@@ -147,7 +147,7 @@ def find_capacity(framework: str, task: str, interpreter: Interpreter, *, device
             batch = next_batch(found.tries, start, max_batch)
             if batch is None:
                 break
-            name = f"{framework}--{task}--b{batch}".replace("[", "-").replace("]", "")
+            name = f"{FRAMEWORKS[framework].slug}--{task}--b{batch}"
             config = CellConfig(
                 run_id="capacity", cell_id=f"capacity--{name}", framework=framework,
                 adapter=FRAMEWORKS[framework].adapter, task=task, dataset="synthetic", data_folder=None,

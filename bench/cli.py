@@ -60,6 +60,14 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
 
 
+def _at_least_one(text: str) -> int:
+    """A count or a size that must be positive (bench capacity's batches and tries)."""
+    number = _positive_int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, received {text!r}")
+    return number
+
+
 def _repeats(text: str) -> int | str:
     return "auto" if text.strip().lower() == "auto" else _positive_int(text)
 
@@ -199,15 +207,15 @@ def build_parser() -> argparse.ArgumentParser:
         add_setting(capacity, name)
     capacity.add_argument("--mode", dest="capacity_mode", choices=MODES, default="native",
                           help="the mode every try trains in (default: native)")
-    capacity.add_argument("--start-batch", type=_positive_int, metavar="N",
+    capacity.add_argument("--start-batch", type=_at_least_one, metavar="N",
                           help="the first batch tried (default: the task's); it doubles until one does not fit")
-    capacity.add_argument("--max-batch", type=_positive_int, default=65536, metavar="N",
+    capacity.add_argument("--max-batch", type=_at_least_one, default=65536, metavar="N",
                           help="stop doubling here (default: 65536)")
     capacity.add_argument("--memory-cap", type=_size, metavar="SIZE",
                           help="on a CPU, a try whose processes grow past this is killed and counts as out of memory "
                                "(e.g. 4GiB, 1500MiB; default: half the memory available now); on a GPU the device's "
                                "own memory is the cap")
-    capacity.add_argument("--max-tries", type=_positive_int, default=MAX_TRIES, metavar="N",
+    capacity.add_argument("--max-tries", type=_at_least_one, default=MAX_TRIES, metavar="N",
                           help=f"tries per framework and task, at most (default: {MAX_TRIES})")
     add_setting(capacity, "timeout_s", default=PARITY_TIMEOUT_S, help="seconds per try")
     add_python(capacity)

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from bench import datasets, envs
-from bench.envs import Interpreter
 from bench.registry import FRAMEWORKS, SOURCE_ROOT
 from bench.runner import Cell, execute_cell
 from bench.settings import RunSettings
@@ -83,11 +82,13 @@ def node_data_folder(dataset: str, driver_folder: str | None, settings: RunSetti
 
 @dataclass
 class Finished:
+    """A cell's task that ended: its record and log, or why it has none."""
     cell: Cell
-    record: dict | None  # None: lost to the infrastructure INFRASTRUCTURE_RETRIES + 1 times
-    log: str
-    retries: int
-    lost_reason: str | None = None
+    retries: int  # times it was started again after its worker or node was lost
+    record: dict | None = None
+    log: str = ""
+    failed_on_node: str | None = None  # the task itself raised (the environment, the dataset): a failed cell
+    lost: str | None = None  # its worker or node was lost INFRASTRUCTURE_RETRIES + 1 times: no record
 
 
 class RayExecutor:
@@ -111,10 +112,10 @@ class RayExecutor:
                           **common)
         nodes = [node for node in self.ray.nodes() if node.get("Alive")]
         cells_at_once = sum(node["Resources"].get(BENCH_CPU_CELL, 0) for node in nodes)
+        gpus = self.ray.cluster_resources().get("GPU", 0)
         self.note(f"ray: {'joined ' + self.address if self.address else 'started a local instance'}: "
-                  f"{len(nodes)} node(s), {self.ray.cluster_resources().get('GPU', 0):g} GPU(s), "
-                  f"{cells_at_once:g} CPU cell(s) at a time")
-        if not cells_at_once and not self.ray.cluster_resources().get("GPU"):
+                  f"{len(nodes)} node(s), {gpus:g} GPU(s), {cells_at_once:g} CPU cell(s) at a time")
+        if not cells_at_once and not gpus:
             self.ray.shutdown()
             raise UserError(f"the Ray cluster at {self.address} declares no {BENCH_CPU_CELL} resource and no GPU, "
                             f"so no cell can be placed: start each node with "
@@ -135,7 +136,7 @@ class RayExecutor:
             data_folders: dict[str, str | None]) -> Iterator[Finished]:
         """Dispatch CELLS; yield each as it ends (in the order they end). A cell whose task was lost with its
         worker or node is started again (INFRASTRUCTURE_RETRIES at most); a task that raised returns a failed
-        record with the reason. Leaving the iterator early (Ctrl-C) cancels what is still running."""
+        cell with the reason. Leaving the iterator early (Ctrl-C) cancels what is still running."""
         exceptions = self.ray.exceptions
         lost = (exceptions.WorkerCrashedError, exceptions.NodeDiedError, exceptions.ObjectLostError,
                 exceptions.LocalRayletDiedError, exceptions.RaySystemError)
@@ -155,19 +156,14 @@ class RayExecutor:
                         pending[self._submit(cell, settings, run_id, overrides,
                                              data_folders[cell.task])] = (cell, retries + 1)
                     else:
-                        yield Finished(cell, None, "", retries, reason)
+                        yield Finished(cell, retries, lost=reason)
                     continue
                 except exceptions.RayTaskError as error:  # the task itself raised: the environment, the dataset
                     cause = error.cause if getattr(error, "cause", None) is not None else error
-                    yield Finished(cell, {"status": "failed", "reason": f"on its Ray node: {type(cause).__name__}: "
-                                                                        f"{cause}"}, "", retries)
+                    yield Finished(cell, retries, failed_on_node=f"on its Ray node: {type(cause).__name__}: {cause}")
                     continue
-                yield Finished(cell, {**record, "infrastructure_retries": retries}, log, retries)
+                yield Finished(cell, retries, {**record, "infrastructure_retries": retries}, log)
         finally:
             for reference in pending:
                 self.ray.cancel(reference, force=True)
 
-
-def interpreter_placeholder(cell: Cell) -> Interpreter:
-    """The interpreter a record names when its task failed before choosing one on its node."""
-    return Interpreter(f"(on a Ray node: the {cell.framework} environment)", "managed")

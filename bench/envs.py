@@ -85,6 +85,11 @@ def _python_in(folder: Path) -> Path:
     return folder / "bin" / "python"
 
 
+def planned_interpreter(framework: Framework, device: str = "cpu") -> Interpreter:
+    """The managed environment's interpreter where it is, or will be once built (on a Ray node: the same path)."""
+    return Interpreter(str(_python_in(env_dir(framework, device))), "managed")
+
+
 def managed_python(framework: Framework, device: str = "cpu") -> Path | None:
     """The managed environment's interpreter if it was built completely, else None."""
     folder = env_dir(framework, device)

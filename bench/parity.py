@@ -84,7 +84,7 @@ def _run(framework: str, task: str, interpreter: Interpreter, scratch: Path, see
 
 
 def config_name(framework: str, task: str, precision: str = "fp32") -> str:
-    return f"{framework}--{task}--{precision}".replace("[", "-").replace("]", "")
+    return f"{FRAMEWORKS[framework].slug}--{task}--{precision}"
 
 
 def compare(result: dict, reference: dict) -> tuple[dict[str, float], dict[str, str]]:

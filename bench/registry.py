@@ -79,6 +79,11 @@ class Framework:
     def env(self) -> str:
         return self.env_name or self.name
 
+    @property
+    def slug(self) -> str:
+        """The name as it goes into file and folder names: keras[jax] -> keras-jax."""
+        return self.name.replace("[", "-").replace("]", "")
+
     def gpu_policy(self, precision: str = "fp32") -> dict[str, str]:
         """Every variable a GPU cell of this framework gets: the shared policy and the framework's own. A tf32
         cell leaves out NVIDIA_TF32_OVERRIDE=0, which would forbid the math it measures."""

@@ -260,7 +260,7 @@ def compile_cache_folders(framework: str, policy: str, scratch: Path) -> dict[st
     """COMPILE_CACHE_VARIABLES (and, warm, WARM_COMPILE_CACHE_VARIABLES) pointed at the cell's empty scratch folder
     (cold) or at a folder per framework in the user cache (warm)."""
     if policy == "warm":
-        root = cache_root() / "compile-cache" / framework.replace("[", "-").replace("]", "")
+        root = cache_root() / "compile-cache" / FRAMEWORKS[framework].slug
         folders = {**COMPILE_CACHE_VARIABLES, **WARM_COMPILE_CACHE_VARIABLES}
         return {variable: str(root / name) for variable, name in folders.items()} | WARM_COMPILE_CACHE_SETTINGS
     return {variable: str(scratch / "compile-cache" / name) for variable, name in COMPILE_CACHE_VARIABLES.items()}

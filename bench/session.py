@@ -72,8 +72,7 @@ def available_frameworks(settings: RunSettings, overrides: dict[str, str], note,
     named = settings.frameworks or tuple(FRAMEWORKS)
     found = {name: envs.interpreter_for(FRAMEWORKS[name], overrides, device) for name in named}
     if executor == "ray":
-        return {name: interpreter or envs.Interpreter(str(envs.env_dir(FRAMEWORKS[name], device) / "bin" / "python"),
-                                                      "managed")
+        return {name: interpreter or envs.planned_interpreter(FRAMEWORKS[name], device)
                 for name, interpreter in found.items()}
     build = [name for name, interpreter in found.items() if interpreter is None]
     if not settings.frameworks and len(build) < len(named):
@@ -133,11 +132,11 @@ def _store_ray_result(finished: cluster.Finished, settings: RunSettings, store: 
     """Write a Ray task's record and log with the run's store; a task that raised is a failed cell (recorded
     without a process of its own, as an unsupported one); a cell lost to the infrastructure is returned."""
     cell = finished.cell
-    if finished.record is None:
-        return [f"{cell.cell_id}: {finished.lost_reason}"]
-    if "cell_id" not in finished.record:
-        record = record_without_process(cell, settings, store, interpreters[cell.framework],
-                                        finished.record["status"], finished.record["reason"])
+    if finished.lost:
+        return [f"{cell.cell_id}: {finished.lost}"]
+    if finished.failed_on_node:
+        record = record_without_process(cell, settings, store, interpreters[cell.framework], "failed",
+                                        finished.failed_on_node)
     else:
         record = finished.record
         store.log_path(cell.cell_id).write_text(finished.log)
@@ -179,6 +178,8 @@ def run(settings: RunSettings, overrides: dict[str, str], results_root: Path, re
         interpreters = available_frameworks(settings, overrides, note, device, executor)
         note(f"resuming run {store.run_id}: {len(list(store.cells_folder.glob('*.json')))} cells already done")
     else:
+        if executor == "ray" and settings.device == "auto":  # this machine's GPUs say nothing of the nodes'
+            raise UserError("--device auto with --executor ray: name the device the cells run on (cpu or cuda)")
         device = resolve_device(settings.device) if executor == "local" else settings.device
         chosen = {}
         for task in settings.tasks:

@@ -239,3 +239,15 @@ def test_executor_ray_without_ray_installed_is_one_line(capsys, monkeypatch, no_
     error = one_line_error(capsys, "run", "--executor", "ray", "--tasks", "mnist_mlp", "--dataset", "synthetic")
     assert "pip install 'dl-framework-bench[ray]'" in error
     assert not Path("results").exists() or not list(Path("results").glob("*/cells/*"))
+
+
+@pytest.mark.parametrize("flag", ["--start-batch", "--max-batch", "--max-tries"])
+def test_capacity_counts_must_be_positive(capsys, flag):
+    error = one_line_error(capsys, "capacity", flag, "0")
+    assert "expected a positive whole number, received '0'" in error
+
+
+def test_device_auto_on_a_ray_cluster_is_one_line(capsys, no_environments):
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    error = one_line_error(capsys, "run", "--executor", "ray", "--device", "auto", "--dataset", "synthetic")
+    assert "--device auto with --executor ray: name the device the cells run on (cpu or cuda)" in error
